@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Installs every Debian package the build, tests, demo and benchmarks need.
+# Idempotent and cheap when everything is present: one dpkg-query, no apt.
+set -euo pipefail
+
+readonly PROG="deps.sh"
+
+readonly PACKAGES=(
+    # build
+    build-essential pkg-config liblua5.4-dev lua5.4 libcurl4-openssl-dev
+    libcjson-dev libuv1-dev
+    # tests
+    lua-busted valgrind clang tmux procps iproute2 time curl
+    # engines (see scripts/dev/engines.sh)
+    podman runc crun catatonit busybox-static docker.io
+    # benchmarks and peers
+    hyperfine python3-docker
+)
+
+log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Prints the packages from "$@" that are not fully installed.
+missing_packages() {
+    local pkg status
+    local -A installed=()
+    # dpkg-query exits 1 when some name is unknown to dpkg; that just means
+    # "missing", so its status is ignored and only its output is trusted.
+    while IFS=' ' read -r pkg status; do
+        if [[ "$status" == "ii" ]]; then
+            installed["$pkg"]=1
+        fi
+    done < <(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "$@" 2>/dev/null || true)
+    for pkg in "$@"; do
+        if [[ -z "${installed[$pkg]:-}" ]]; then
+            printf '%s\n' "$pkg"
+        fi
+    done
+}
+
+as_root() {
+    if [[ "$(id -u)" -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "not root and no sudo: cannot run: $*"
+    fi
+}
+
+apt_install() {
+    log "installing: $*"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    # Recommends stay on: podman's (netavark, fuse-overlayfs, slirp4netns) and
+    # docker.io's are what the engine setup in shared/ENGINES.md was verified with.
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+}
+
+main() {
+    command -v dpkg-query >/dev/null 2>&1 || die "dpkg-query not found: this script needs Debian or a derivative"
+
+    local -a wanted=("${PACKAGES[@]}")
+    # Machines may carry a third-party nodejs that already bundles npm; Debian's
+    # npm would conflict with it, so Node is only added when npm is absent.
+    if ! command -v npm >/dev/null 2>&1; then
+        wanted+=(nodejs npm)
+    fi
+
+    local -a todo=()
+    mapfile -t todo < <(missing_packages "${wanted[@]}")
+    if [[ "${#todo[@]}" -eq 0 ]]; then
+        return 0
+    fi
+    apt_install "${todo[@]}"
+
+    mapfile -t todo < <(missing_packages "${wanted[@]}")
+    if [[ "${#todo[@]}" -ne 0 ]]; then
+        die "still missing after install: ${todo[*]}"
+    fi
+    log "all packages installed"
+}
+
+main "$@"

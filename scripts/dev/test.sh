@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The whole suite, as `make test` runs it once the builds are done: starts the
+# private engines, runs the C unit tests and the busted specs — core specs
+# once, engine specs once per engine, with the release and the ASan/UBSan
+# binaries — stops the engines, and ends with one line "N passed, N failed".
+# Exit status 0 only when nothing failed.
+set -uo pipefail
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$repo"
+
+results=build/test-results
+state=${MOONPOD_ENGINES_DIR:-$repo/build/engines}
+rm -rf "$results"
+mkdir -p "$results" build/tmp
+export MOONPOD_TEST_TMP=$repo/build/tmp
+
+log() { printf 'test.sh: %s\n' "$*" >&2; }
+
+if ! scripts/dev/engines.sh start all; then
+    log "the private engines did not start"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+trap 'scripts/dev/engines.sh stop all >/dev/null 2>&1 || true' EXIT
+# shellcheck source=/dev/null
+source "$state/env.sh"
+
+busted=$(command -v busted)
+
+# Runs one TAP-producing command; a run that dies without a plan line, hangs
+# (a spec that leaves a task alive keeps the script running), or whose status
+# disagrees with its results, counts as one more failure.
+run_tap() {
+    local name=$1
+    shift
+    local out=$results/$name.tap err=$results/$name.err status
+    local t0=$SECONDS
+    timeout --kill-after=10 "${MOONPOD_TEST_TIMEOUT:-300}" "$@" >"$out" 2>"$err"
+    status=$?
+    local ok notok
+    ok=$(grep -c '^ok ' "$out")
+    notok=$(grep -c '^not ok ' "$out")
+    if ! grep -q '^1\.\.[0-9]' "$out" || { [ "$status" -ne 0 ] && [ "$notok" -eq 0 ]; }; then
+        echo "not ok - $name ended badly (status $status); stderr in $err" >>"$out"
+        notok=$((notok + 1))
+    fi
+    printf '%-28s %4d passed %4d failed  (%ds)\n' "$name" "$ok" "$notok" $((SECONDS - t0))
+    if [ "$notok" -gt 0 ]; then
+        grep -A12 '^not ok' "$out" | sed 's/^/    /' | head -60
+    fi
+}
+
+for flavour in release asan; do
+    for t in build/$flavour/unit/*; do
+        [ -x "$t" ] || continue
+        run_tap "unit-$flavour-$(basename "$t")" "$t"
+    done
+done
+
+for flavour in release asan; do
+    bin=$repo/build/$flavour/moonpod
+    export MOONPOD_BIN=$bin MOONPOD_FAKE_ENGINE=$repo/build/$flavour/fake-engine
+    run_tap "core-$flavour" "$bin" "$busted" -o TAP tests/spec/core
+    for engine in podman docker; do
+        if [ "$engine" = podman ]; then sock=$MOONPOD_TEST_PODMAN_SOCK; else sock=$MOONPOD_TEST_DOCKER_SOCK; fi
+        MOONPOD_TEST_ENGINE=$engine CONTAINER_HOST=unix://$sock \
+            run_tap "$engine-$flavour" "$bin" "$busted" -o TAP tests/spec/engine
+    done
+    run_tap "both-$flavour" "$bin" "$busted" -o TAP tests/spec/both
+done
+
+passed=$(cat "$results"/*.tap | grep -c '^ok ')
+failed=$(cat "$results"/*.tap | grep -c '^not ok ')
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,501 @@
+/* engine — one container engine reached over its HTTP API (see engine.h). */
+#include "engine.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "log.h"
+
+/* The Docker API versions this client speaks: it asks for the server's
+ * version when that is inside the range, else the highest it knows. */
+#define DOCKER_API_MIN_MAJOR 1
+#define DOCKER_API_MIN_MINOR 24
+#define DOCKER_API_MAX_MINOR 47
+/* libpod's API versions follow Podman's; 3.x is the oldest moonpod speaks. */
+#define LIBPOD_API_MIN_MAJOR 3
+
+struct engine_op {
+    engine *e;
+    http_req *req;
+    engine_reply *reply;
+    engine_done_fn done;
+    void *ud;
+    int flags;
+    /* connect only */
+    endpoint_list cands;
+    size_t next;
+    char *want_version;
+    buf tried;
+    engine_errkind last_kind;
+    char last_msg[512];
+};
+
+const char *engine_errkind_name(engine_errkind k)
+{
+    static const char *const names[] = {
+        "none", "api", "not_found", "conflict", "connection", "timeout", "unsupported", "protocol", "usage",
+    };
+    return names[k];
+}
+
+const char *engine_runtime_name(engine_runtime r)
+{
+    return r == RUNTIME_PODMAN ? "podman" : "docker";
+}
+
+void engine_reply_clear(engine_reply *r)
+{
+    cJSON_Delete(r->json);
+    free(r->text);
+    memset(r, 0, sizeof *r);
+}
+
+void engine_config_defaults(engine_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->auto_detect = 1;
+    c->fallback_to_docker = 1;
+    c->use_cli_fallback = 1;
+    c->start_service = 1;
+    c->connect_timeout = 10.0;
+    c->request_timeout = 30.0;
+}
+
+void engine_config_clear(engine_config *c)
+{
+    free(c->socket_path);
+    free(c->remote_url);
+    free(c->api_version);
+    memset(c, 0, sizeof *c);
+}
+
+void engine_clear(engine *e)
+{
+    endpoint_clear(&e->ep);
+    memset(e, 0, sizeof *e);
+}
+
+static void engine_op_free(engine_op *op)
+{
+    endpoint_list_free(&op->cands);
+    free(op->want_version);
+    buf_free(&op->tried);
+    free(op);
+}
+
+static void engine_fail(engine_reply *r, engine_errkind kind, long status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void engine_fail(engine_reply *r, engine_errkind kind, long status, const char *fmt, ...)
+{
+    va_list ap;
+    r->kind = kind;
+    r->status = status;
+    va_start(ap, fmt);
+    vsnprintf(r->message, sizeof r->message, fmt, ap);
+    va_end(ap);
+}
+
+static const char *engine_str(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* ---- mapping what came back ---- */
+
+/* A short, printable excerpt of a body for error messages. */
+static void engine_excerpt(const char *body, size_t len, char *out, size_t outlen)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < len && j + 5 < outlen; i++) {
+        unsigned char c = (unsigned char)body[i];
+        if (c >= 32 && c < 127) {
+            out[j++] = (char)c;
+        } else {
+            j += (size_t)snprintf(out + j, outlen - j, "\\x%02x", c);
+        }
+    }
+    if (len > 0 && j + 4 < outlen && j < len)
+        memcpy(out + j, "...", 4), j += 3;
+    out[j < outlen ? j : outlen - 1] = '\0';
+}
+
+static void engine_map_transport(const engine *e, const http_result *res, engine_reply *r)
+{
+    const char *who = e->ep.display ? e->ep.display : "the engine";
+    switch (res->code) {
+    case CURLE_COULDNT_CONNECT:
+        if (res->os_errno == ENOENT)
+            engine_fail(r, ERR_CONNECTION, 0, "cannot connect to %s: no such socket (is the engine running?)", who);
+        else if (res->os_errno == ECONNREFUSED)
+            engine_fail(r, ERR_CONNECTION, 0, "cannot connect to %s: connection refused (is the engine running?)", who);
+        else if (res->os_errno == EACCES)
+            engine_fail(r, ERR_CONNECTION, 0, "cannot connect to %s: permission denied", who);
+        else
+            engine_fail(r, ERR_CONNECTION, 0, "cannot connect to %s: %s", who,
+                        res->os_errno ? strerror(res->os_errno) : res->error);
+        break;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        engine_fail(r, ERR_CONNECTION, 0, "cannot resolve the host of %s: %s", who, res->error);
+        break;
+    case CURLE_OPERATION_TIMEDOUT:
+        engine_fail(r, ERR_TIMEOUT, 0, "%s did not answer in time (%s)", who, res->error);
+        break;
+    case CURLE_GOT_NOTHING:
+        engine_fail(r, ERR_CONNECTION, 0, "%s closed the connection without answering", who);
+        break;
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+        engine_fail(r, ERR_CONNECTION, res->status, "the connection to %s broke before the response was complete (%s)",
+                    who, res->error);
+        break;
+    case CURLE_WRITE_ERROR:
+        if (res->too_large) {
+            engine_fail(r, ERR_PROTOCOL, res->status, "%s sent a response larger than the %zu MiB moonpod accepts",
+                        who, HTTP_DEFAULT_MAX_BODY >> 20);
+            break;
+        }
+        /* fall through */
+    default:
+        engine_fail(r, ERR_PROTOCOL, res->status, "bad response from %s: %s", who,
+                    *res->error ? res->error : curl_easy_strerror(res->code));
+    }
+}
+
+/* The engine's own explanation in an error body: Docker {"message": ...},
+ * Podman {"cause": ..., "message": ..., "response": N}. */
+static void engine_map_status(const engine *e, const http_result *res, engine_reply *r)
+{
+    cJSON *body = cJSON_ParseWithLength(res->body, res->body_len);
+    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(body, "message");
+    char excerpt[160];
+    const char *text;
+    if (cJSON_IsString(msg) && msg->valuestring[0]) {
+        text = msg->valuestring;
+    } else {
+        engine_excerpt(res->body, res->body_len, excerpt, sizeof excerpt);
+        text = res->body_len ? excerpt : "no details";
+    }
+    /* libpod answers some conflicts with a 500 whose "cause" says what it is */
+    const char *cause = engine_str(body, "cause");
+    engine_errkind kind = ERR_API;
+    if (res->status == 404)
+        kind = ERR_NOT_FOUND;
+    else if (res->status == 409 || (cause && strcmp(cause, "container state improper") == 0))
+        kind = ERR_CONFLICT;
+    else if (res->status == 501)
+        kind = ERR_UNSUPPORTED;
+    engine_fail(r, kind, res->status, "%s (HTTP %ld from %s)", text, res->status, engine_runtime_name(e->runtime));
+    r->json = body;
+}
+
+static void engine_map_body(const engine *e, const http_result *res, int flags, engine_reply *r)
+{
+    r->status = res->status;
+    if (flags & ENGINE_TEXT) {
+        r->text = malloc(res->body_len + 1);
+        if (!r->text) {
+            engine_fail(r, ERR_PROTOCOL, res->status, "out of memory reading the response");
+            return;
+        }
+        memcpy(r->text, res->body, res->body_len + 1);
+        r->text_len = res->body_len;
+        return;
+    }
+    if (res->body_len == 0)
+        return; /* 204 No Content and friends */
+    const char *end = NULL;
+    r->json = cJSON_ParseWithLengthOpts(res->body, res->body_len, &end, 0);
+    if (!r->json) {
+        char excerpt[160];
+        engine_excerpt(res->body, res->body_len, excerpt, sizeof excerpt);
+        engine_fail(r, ERR_PROTOCOL, res->status, "%s sent a body that is not JSON (%zu bytes: \"%s\")",
+                    e->ep.display, res->body_len, excerpt);
+    }
+}
+
+static void engine_map(const engine *e, const http_result *res, int flags, engine_reply *r)
+{
+    if (res->code != CURLE_OK)
+        engine_map_transport(e, res, r);
+    else if (res->status >= 400)
+        engine_map_status(e, res, r);
+    else if (res->status < 200 || (res->status >= 300 && res->status != 304))
+        engine_fail(r, ERR_PROTOCOL, res->status, "unexpected HTTP status %ld from %s", res->status, e->ep.display);
+    else
+        engine_map_body(e, res, flags, r); /* 304: "already in that state", a success */
+}
+
+/* ---- requests ---- */
+
+static void engine_on_http_done(const http_result *res, void *ud)
+{
+    engine_op *op = ud;
+    op->req = NULL;
+    engine_map(op->e, res, op->flags, op->reply);
+    engine_done_fn done = op->done;
+    void *dud = op->ud;
+    engine_op_free(op);
+    done(dud);
+}
+
+static http_req *engine_start_http(engine_op *op, const engine_request *rq, http_done_fn cb)
+{
+    engine *e = op->e;
+    buf url;
+    char err[256];
+    buf_init(&url);
+    buf_puts(&url, e->ep.base_url);
+    if (!(rq->flags & ENGINE_UNVERSIONED))
+        buf_puts(&url, e->prefix);
+    buf_puts(&url, rq->path);
+    if (!buf_str(&url)) {
+        engine_fail(op->reply, ERR_PROTOCOL, 0, "out of memory");
+        return NULL;
+    }
+    http_opts o = {
+        .method = rq->method,
+        .url = buf_str(&url),
+        .unix_socket = e->ep.transport == TRANSPORT_UNIX ? e->ep.socket_path : NULL,
+        .body = rq->body,
+        .body_len = rq->body_len,
+        .connect_timeout_ms = e->connect_timeout_ms,
+        .timeout_ms = rq->timeout_ms ? rq->timeout_ms : e->request_timeout_ms,
+        .on_done = cb,
+        .ud = op,
+    };
+    log_debug("%s %s", o.method ? o.method : "GET", o.url);
+    http_req *req = http_start(&o, err, sizeof err);
+    if (!req)
+        engine_fail(op->reply, ERR_CONNECTION, 0, "%s", err);
+    buf_free(&url);
+    return req;
+}
+
+engine_op *engine_call(engine *e, const engine_request *rq, engine_reply *reply, engine_done_fn done, void *ud)
+{
+    memset(reply, 0, sizeof *reply);
+    engine_op *op = calloc(1, sizeof *op);
+    if (!op) {
+        engine_fail(reply, ERR_PROTOCOL, 0, "out of memory");
+        return NULL;
+    }
+    op->e = e;
+    op->reply = reply;
+    op->done = done;
+    op->ud = ud;
+    op->flags = rq->flags;
+    op->req = engine_start_http(op, rq, engine_on_http_done);
+    if (!op->req) {
+        engine_op_free(op);
+        return NULL;
+    }
+    return op;
+}
+
+void engine_cancel(engine_op *op)
+{
+    if (!op)
+        return;
+    http_cancel(op->req);
+    engine_op_free(op);
+}
+
+/* ---- version negotiation ---- */
+
+static int engine_parse_version(const char *s, int *major, int *minor)
+{
+    if (!s)
+        return -1;
+    if (*s == 'v' || *s == 'V')
+        s++;
+    return sscanf(s, "%d.%d", major, minor) == 2 ? 0 : -1;
+}
+
+static const cJSON *engine_podman_component(const cJSON *v)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(v, "Components")) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "Name");
+        if (cJSON_IsString(name) && strcmp(name->valuestring, "Podman Engine") == 0)
+            return c;
+    }
+    return NULL;
+}
+
+
+static int engine_negotiate_podman(engine *e, const cJSON *comp, const char *want, engine_reply *r)
+{
+    const cJSON *details = cJSON_GetObjectItemCaseSensitive(comp, "Details");
+    const char *api = engine_str(details, "APIVersion");
+    const char *ver = engine_str(comp, "Version");
+    int major, minor;
+    if (!api)
+        api = ver;
+    const char *chosen = want ? want : api;
+    if (chosen && (*chosen == 'v' || *chosen == 'V'))
+        chosen++;
+    if (engine_parse_version(chosen, &major, &minor) != 0) {
+        engine_fail(r, ERR_PROTOCOL, 0, "%s reports no usable libpod API version", e->ep.display);
+        return -1;
+    }
+    if (major < LIBPOD_API_MIN_MAJOR) {
+        engine_fail(r, ERR_UNSUPPORTED, 0, "%s speaks libpod API %s; moonpod needs %d.0 or newer", e->ep.display,
+                    chosen, LIBPOD_API_MIN_MAJOR);
+        return -1;
+    }
+    e->runtime = RUNTIME_PODMAN;
+    snprintf(e->api_version, sizeof e->api_version, "%s", chosen);
+    snprintf(e->prefix, sizeof e->prefix, "/v%s/libpod", chosen);
+    snprintf(e->server_version, sizeof e->server_version, "%s", ver ? ver : chosen);
+    return 0;
+}
+
+static int engine_negotiate_docker(engine *e, const cJSON *v, const char *want, engine_reply *r)
+{
+    const char *api = engine_str(v, "ApiVersion");
+    const char *ver = engine_str(v, "Version");
+    int major, minor;
+    if (engine_parse_version(want ? want : api, &major, &minor) != 0) {
+        engine_fail(r, ERR_PROTOCOL, 0, "%s reports no usable API version", e->ep.display);
+        return -1;
+    }
+    if (major < DOCKER_API_MIN_MAJOR || (major == DOCKER_API_MIN_MAJOR && minor < DOCKER_API_MIN_MINOR)) {
+        engine_fail(r, ERR_UNSUPPORTED, 0, "%s speaks Docker API %d.%d; moonpod needs %d.%d or newer",
+                    e->ep.display, major, minor, DOCKER_API_MIN_MAJOR, DOCKER_API_MIN_MINOR);
+        return -1;
+    }
+    if (!want && major == DOCKER_API_MIN_MAJOR && minor > DOCKER_API_MAX_MINOR)
+        minor = DOCKER_API_MAX_MINOR;
+    e->runtime = RUNTIME_DOCKER;
+    snprintf(e->api_version, sizeof e->api_version, "%d.%d", major, minor);
+    snprintf(e->prefix, sizeof e->prefix, "/v%d.%d", major, minor);
+    snprintf(e->server_version, sizeof e->server_version, "%s", ver ? ver : "unknown");
+    return 0;
+}
+
+static int engine_negotiate(engine *e, const cJSON *v, const char *want, engine_reply *r)
+{
+    if (!cJSON_IsObject(v)) {
+        engine_fail(r, ERR_PROTOCOL, 0, "%s answered /version with something that is not a version object",
+                    e->ep.display);
+        return -1;
+    }
+    const cJSON *podman = engine_podman_component(v);
+    return podman ? engine_negotiate_podman(e, podman, want, r) : engine_negotiate_docker(e, v, want, r);
+}
+
+/* ---- connecting ---- */
+
+static int engine_connect_next(engine_op *op);
+
+static void engine_connect_finish(engine_op *op)
+{
+    engine_done_fn done = op->done;
+    void *ud = op->ud;
+    engine_op_free(op);
+    done(ud);
+}
+
+static void engine_on_version(const http_result *res, void *ud)
+{
+    engine_op *op = ud;
+    engine *e = op->e;
+    engine_reply *r = op->reply;
+    op->req = NULL;
+    engine_map(e, res, 0, r);
+    if (r->kind == ERR_NONE && engine_negotiate(e, r->json, op->want_version, r) == 0) {
+        log_debug("connected to %s at %s (%s), API %s", engine_runtime_name(e->runtime), e->ep.display,
+                  e->ep.source, e->api_version);
+        cJSON_Delete(r->json);
+        r->json = NULL;
+        engine_connect_finish(op);
+        return;
+    }
+    log_debug("skipping %s (%s): %s", e->ep.display, e->ep.source, r->message);
+    buf_printf(&op->tried, "%s%s (%s): %s", op->tried.len ? "; " : "", e->ep.display, e->ep.source, r->message);
+    op->last_kind = r->kind;
+    snprintf(op->last_msg, sizeof op->last_msg, "%s", r->message);
+    engine_reply_clear(r);
+    endpoint_clear(&e->ep);
+    if (!engine_connect_next(op))
+        engine_connect_finish(op);
+}
+
+/* Fills the reply with why no candidate answered. */
+static void engine_connect_exhausted(engine_op *op)
+{
+    engine_reply *r = op->reply;
+    if (op->cands.n == 1 && op->tried.len) {
+        /* one place was named: its own failure is the whole story */
+        engine_fail(r, op->last_kind, 0, "%s", op->last_msg);
+    } else if (op->cands.n == 0) {
+        engine_fail(r, ERR_CONNECTION, 0, "no container engine found (looked at: %s)",
+                    op->cands.skipped[0] ? op->cands.skipped : "nothing: auto_detect is off");
+    } else {
+        engine_fail(r, op->last_kind ? op->last_kind : ERR_CONNECTION, 0,
+                    "no container engine answered (tried %s; also looked at: %s)", buf_str(&op->tried),
+                    op->cands.skipped[0] ? op->cands.skipped : "nothing else");
+    }
+}
+
+/* Asks the next candidate for its version. Returns 1 when a request is in
+ * flight, 0 when none is left (the reply then says why). */
+static int engine_connect_next(engine_op *op)
+{
+    static const engine_request version = {.method = "GET", .path = "/version", .flags = ENGINE_UNVERSIONED};
+    while (op->next < op->cands.n) {
+        endpoint_move(&op->e->ep, &op->cands.items[op->next++]);
+        op->req = engine_start_http(op, &version, engine_on_version);
+        if (op->req)
+            return 1;
+        buf_printf(&op->tried, "%s%s: %s", op->tried.len ? "; " : "", op->e->ep.display, op->reply->message);
+        engine_reply_clear(op->reply);
+        endpoint_clear(&op->e->ep);
+    }
+    engine_connect_exhausted(op);
+    return 0;
+}
+
+engine_op *engine_connect(engine *e, const engine_config *cfg, engine_reply *reply, engine_done_fn done, void *ud)
+{
+    char err[512];
+    memset(reply, 0, sizeof *reply);
+    engine_op *op = calloc(1, sizeof *op);
+    if (!op) {
+        engine_fail(reply, ERR_PROTOCOL, 0, "out of memory");
+        return NULL;
+    }
+    endpoint_query q = {
+        .socket_path = cfg->socket_path,
+        .remote_url = cfg->remote_url,
+        .auto_detect = cfg->auto_detect,
+        .fallback_to_docker = cfg->fallback_to_docker,
+    };
+    int rc = endpoint_candidates(&q, &op->cands, err, sizeof err);
+    if (rc != 0) {
+        engine_fail(reply, rc == ENDPOINT_UNSUPPORTED ? ERR_UNSUPPORTED : ERR_USAGE, 0, "%s", err);
+        engine_op_free(op);
+        return NULL;
+    }
+    log_debug("looked at: %s", op->cands.skipped[0] ? op->cands.skipped : "(explicit endpoint)");
+    op->e = e;
+    op->reply = reply;
+    op->done = done;
+    op->ud = ud;
+    op->want_version = cfg->api_version ? strdup(cfg->api_version) : NULL;
+    buf_init(&op->tried);
+    e->connect_timeout_ms = (long)(cfg->connect_timeout * 1000);
+    e->request_timeout_ms = (long)(cfg->request_timeout * 1000);
+    if (!engine_connect_next(op)) {
+        engine_op_free(op);
+        return NULL;
+    }
+    return op;
+}

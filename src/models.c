@@ -1,0 +1,272 @@
+/* models — both engines' JSON turned into the API's models, once. */
+#include "models.h"
+
+#include <lauxlib.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "json.h"
+
+static const cJSON *model_get(const cJSON *obj, const char *key)
+{
+    return cJSON_GetObjectItemCaseSensitive(obj, key);
+}
+
+static const char *model_str(const cJSON *obj, const char *key)
+{
+    const cJSON *v = model_get(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+const char *model_status(const char *s)
+{
+    static const struct { const char *engine, *api; } map[] = {
+        {"created", "created"},     {"configured", "created"}, {"initialized", "created"},
+        {"running", "running"},     {"stopping", "running"},   {"paused", "paused"},
+        {"restarting", "restarting"}, {"exited", "exited"},    {"stopped", "exited"},
+        {"removing", "removing"},   {"dead", "dead"},
+    };
+    if (s)
+        for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+            if (strcasecmp(s, map[i].engine) == 0)
+                return map[i].api;
+    return "unknown";
+}
+
+static int model_digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++, (*p)++) {
+        if (**p < '0' || **p > '9')
+            return -1;
+        v = v * 10 + (**p - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static int model_expect(const char **p, const char *accept)
+{
+    if (!**p || !strchr(accept, **p))
+        return -1;
+    (*p)++;
+    return 0;
+}
+
+int model_parse_time(const char *s, double *out)
+{
+    struct tm tm = {0};
+    int y, mo, d, h, mi, sec;
+    const char *p = s;
+    if (!s || model_digits(&p, 4, &y) || model_expect(&p, "-") || model_digits(&p, 2, &mo) ||
+        model_expect(&p, "-") || model_digits(&p, 2, &d) || model_expect(&p, "Tt ") || model_digits(&p, 2, &h) ||
+        model_expect(&p, ":") || model_digits(&p, 2, &mi) || model_expect(&p, ":") || model_digits(&p, 2, &sec))
+        return -1;
+    if (y <= 1)
+        return -1; /* Go's zero time: "never" */
+    double frac = 0, scale = 0.1;
+    if (*p == '.')
+        for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+            frac += (*p - '0') * scale;
+    long offset = 0;
+    if (*p == '+' || *p == '-') {
+        int oh, om, sign = *p++ == '-' ? -1 : 1;
+        if (model_digits(&p, 2, &oh))
+            return -1;
+        if (*p == ':')
+            p++;
+        if (model_digits(&p, 2, &om))
+            return -1;
+        offset = sign * (oh * 3600L + om * 60L);
+    } else if (model_expect(&p, "Zz")) {
+        return -1;
+    }
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    *out = (double)(timegm(&tm) - offset) + frac;
+    return 0;
+}
+
+/* Engine names carry a leading "/" on Docker. */
+static void model_push_name(lua_State *L, const char *name)
+{
+    lua_pushstring(L, name && *name == '/' ? name + 1 : (name ? name : ""));
+}
+
+/* Whole seconds: Docker's list gives no more, and a container must show the
+ * same created_at whether it was listed or inspected, on either engine. */
+static void model_set_created(lua_State *L, const cJSON *created)
+{
+    double t;
+    if (cJSON_IsNumber(created))
+        t = created->valuedouble;
+    else if (!cJSON_IsString(created) || model_parse_time(created->valuestring, &t) != 0)
+        return;
+    lua_pushnumber(L, floor(t));
+    lua_setfield(L, -2, "created_at");
+}
+
+/* ---- ports, all as "host:container/proto" or "container/proto" ---- */
+
+typedef struct model_ports {
+    char items[64][96];
+    int n;
+} model_ports;
+
+static void model_port_add(model_ports *ps, long host, long ctr, long range, const char *proto)
+{
+    char s[96];
+    if (ps->n >= (int)(sizeof ps->items / sizeof ps->items[0]) || ctr <= 0)
+        return;
+    proto = proto && *proto ? proto : "tcp";
+    if (host > 0 && range > 1)
+        snprintf(s, sizeof s, "%ld-%ld:%ld-%ld/%s", host, host + range - 1, ctr, ctr + range - 1, proto);
+    else if (host > 0)
+        snprintf(s, sizeof s, "%ld:%ld/%s", host, ctr, proto);
+    else
+        snprintf(s, sizeof s, "%ld/%s", ctr, proto);
+    /* Docker lists a binding once per address family: keep one. */
+    for (int i = 0; i < ps->n; i++)
+        if (strcmp(ps->items[i], s) == 0)
+            return;
+    memcpy(ps->items[ps->n++], s, sizeof s);
+}
+
+static long model_num(const cJSON *obj, const char *key)
+{
+    const cJSON *v = model_get(obj, key);
+    if (cJSON_IsNumber(v))
+        return (long)v->valuedouble;
+    if (cJSON_IsString(v))
+        return strtol(v->valuestring, NULL, 10);
+    return 0;
+}
+
+/* A list item's Ports: Docker [{PrivatePort, PublicPort, Type}],
+ * libpod [{container_port, host_port, range, protocol}]. */
+static void model_ports_from_list(model_ports *ps, const cJSON *ports)
+{
+    const cJSON *p;
+    cJSON_ArrayForEach(p, ports) {
+        if (model_get(p, "container_port"))
+            model_port_add(ps, model_num(p, "host_port"), model_num(p, "container_port"), model_num(p, "range"),
+                           model_str(p, "protocol"));
+        else
+            model_port_add(ps, model_num(p, "PublicPort"), model_num(p, "PrivatePort"), 1, model_str(p, "Type"));
+    }
+}
+
+/* An inspect result's NetworkSettings.Ports: {"80/tcp": [{HostIp, HostPort}] | null} */
+static void model_ports_from_map(model_ports *ps, const cJSON *ports)
+{
+    const cJSON *p;
+    cJSON_ArrayForEach(p, ports) {
+        long ctr = strtol(p->string, NULL, 10);
+        const char *slash = strchr(p->string, '/');
+        const char *proto = slash ? slash + 1 : "tcp";
+        const cJSON *b;
+        int any = 0;
+        cJSON_ArrayForEach(b, p) {
+            model_port_add(ps, model_num(b, "HostPort"), ctr, 1, proto);
+            any = 1;
+        }
+        if (!any)
+            model_port_add(ps, 0, ctr, 1, proto);
+    }
+}
+
+static int model_port_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+static void model_set_ports(lua_State *L, const cJSON *list_ports, const cJSON *map_ports)
+{
+    model_ports ps;
+    ps.n = 0;
+    if (cJSON_IsArray(list_ports))
+        model_ports_from_list(&ps, list_ports);
+    if (cJSON_IsObject(map_ports))
+        model_ports_from_map(&ps, map_ports);
+    qsort(ps.items, (size_t)ps.n, sizeof ps.items[0], model_port_cmp);
+    lua_createtable(L, ps.n, 0);
+    for (int i = 0; i < ps.n; i++) {
+        lua_pushstring(L, ps.items[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "ports");
+}
+
+static void model_set_labels(lua_State *L, const cJSON *labels)
+{
+    const cJSON *l;
+    lua_newtable(L);
+    cJSON_ArrayForEach(l, labels) {
+        if (cJSON_IsString(l)) {
+            lua_pushstring(L, l->valuestring);
+            lua_setfield(L, -2, l->string);
+        }
+    }
+    lua_setfield(L, -2, "labels");
+}
+
+static void model_set_str(lua_State *L, const char *field, const char *v)
+{
+    lua_pushstring(L, v ? v : "");
+    lua_setfield(L, -2, field);
+}
+
+void model_push_container(lua_State *L, const cJSON *c, engine_runtime rt, const char *runtime)
+{
+    luaL_checkstack(L, 8, "container model");
+    lua_createtable(L, 0, 10);
+    model_set_str(L, "id", model_str(c, "Id"));
+    model_set_str(L, "runtime", runtime ? runtime : engine_runtime_name(rt));
+    const cJSON *state = model_get(c, "State");
+    if (cJSON_IsObject(state)) {
+        /* an inspect result */
+        const cJSON *config = model_get(c, "Config");
+        const char *image = model_str(config, "Image");
+        model_push_name(L, model_str(c, "Name"));
+        lua_setfield(L, -2, "name");
+        model_set_str(L, "image", image ? image : model_str(c, "ImageName"));
+        model_set_str(L, "status", model_status(model_str(state, "Status")));
+        model_set_created(L, model_get(c, "Created"));
+        model_set_ports(L, NULL, model_get(model_get(c, "NetworkSettings"), "Ports"));
+        model_set_labels(L, model_get(config, "Labels"));
+    } else {
+        /* an element of a list */
+        const cJSON *names = model_get(c, "Names");
+        const cJSON *first = cJSON_IsArray(names) ? cJSON_GetArrayItem(names, 0) : NULL;
+        model_push_name(L, cJSON_IsString(first) ? first->valuestring : NULL);
+        lua_setfield(L, -2, "name");
+        model_set_str(L, "image", model_str(c, "Image"));
+        model_set_str(L, "status", model_status(cJSON_IsString(state) ? state->valuestring : NULL));
+        model_set_created(L, model_get(c, "Created"));
+        model_set_ports(L, model_get(c, "Ports"), NULL);
+        model_set_labels(L, model_get(c, "Labels"));
+    }
+    json_push(L, c);
+    lua_setfield(L, -2, "raw");
+}
+
+void model_push_container_list(lua_State *L, const cJSON *list, engine_runtime rt, const char *runtime)
+{
+    const cJSON *c;
+    int i = 0;
+    lua_createtable(L, cJSON_GetArraySize(list), 0);
+    cJSON_ArrayForEach(c, list) {
+        if (!cJSON_IsObject(c))
+            continue;
+        model_push_container(L, c, rt, runtime);
+        lua_rawseti(L, -2, ++i);
+    }
+}

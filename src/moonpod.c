@@ -1,0 +1,104 @@
+/* moonpod — the runtime a front end drives (see moonpod.h). */
+#include "moonpod.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "client.h"
+#include "embed.h"
+#include "error.h"
+#include "http.h"
+#include "json.h"
+#include "log.h"
+#include "process.h"
+#include "loop.h"
+#include "task.h"
+#include "timer.h"
+#include "version.h"
+
+/* moonpod.exit(code?) — ends the process at the end of this turn of the
+ * loop: `true`/nil is 0, `false` is 1, a number is itself. Also installed
+ * as os.exit, so that libraries that call it (busted does) shut down
+ * cleanly instead of leaving the loop half-way. */
+static int moonpod_l_exit(lua_State *L)
+{
+    int code;
+    if (lua_isnoneornil(L, 1))
+        code = 0;
+    else if (lua_isboolean(L, 1))
+        code = lua_toboolean(L, 1) ? 0 : 1;
+    else
+        code = (int)luaL_checkinteger(L, 1);
+    loop_request_exit(code);
+    if (task_park(L))
+        return lua_yield(L, 0); /* not reached: task_park yields */
+    /* Not inside a task, or not yieldable (a finalizer, require):
+     * leave the hard way, as os.exit does. */
+    fflush(NULL);
+    exit(code);
+}
+
+int moonpod_open_core(lua_State *L)
+{
+    lua_newtable(L);
+    lua_pushliteral(L, MOONPOD_VERSION);
+    lua_setfield(L, -2, "version");
+    task_register(L);
+    timer_register(L);
+    client_register(L);
+    error_register(L);
+    process_register(L);
+    lua_pushcfunction(L, moonpod_l_exit);
+    lua_setfield(L, -2, "exit");
+    json_open(L);
+    lua_setfield(L, -2, "json");
+    log_open(L);
+    lua_setfield(L, -2, "log");
+    return 1;
+}
+
+static int moonpod_init_state(lua_State *L)
+{
+    luaL_openlibs(L);
+    embed_install_searcher(L);
+    task_open(L);
+    luaL_requiref(L, "moonpod.core", moonpod_open_core, 0);
+    lua_getglobal(L, "os");
+    lua_getfield(L, -2, "exit");
+    lua_setfield(L, -2, "exit");
+    lua_pop(L, 2);
+    return 0;
+}
+
+lua_State *moonpod_new_state(void)
+{
+    lua_State *L = luaL_newstate();
+    if (!L)
+        return NULL;
+    log_configure();
+    lua_pushcfunction(L, moonpod_init_state);
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+        fprintf(stderr, "moonpod: cannot initialise: %s\n", lua_tostring(L, -1));
+        lua_close(L);
+        return NULL;
+    }
+    return L;
+}
+
+int moonpod_run(void)
+{
+    int code;
+    loop_run();
+    return loop_exit_requested(&code) ? code : -1;
+}
+
+void moonpod_close_state(lua_State *L)
+{
+    task_cancel_all(L);
+    lua_close(L);
+    task_shutdown();
+    http_shutdown();
+    loop_close();
+}

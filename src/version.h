@@ -1,0 +1,4 @@
+#ifndef MOONPOD_VERSION_H
+#define MOONPOD_VERSION_H
+#define MOONPOD_VERSION "0.1.0"
+#endif

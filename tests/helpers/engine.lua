@@ -1,0 +1,117 @@
+-- What a spec needs to know about the engine it runs against.
+--
+-- The suite runs every spec under tests/spec/engine once per engine, with
+-- MOONPOD_TEST_ENGINE set to "podman" or "docker" and the private engines
+-- started by scripts/dev/engines.sh (their settings come from its env.sh).
+-- Containers are made with the engine's own CLI, so that a spec checks
+-- moonpod against what the engine says, not against moonpod itself.
+
+local moonpod = require "moonpod"
+
+local M = {}
+
+local function env(name)
+  local v = os.getenv(name)
+  assert(v and v ~= "", name .. " is not set: run the specs through scripts/dev/test.sh")
+  return v
+end
+
+M.name = os.getenv("MOONPOD_TEST_ENGINE") or "podman"
+
+--- The private engine's socket path, for the named engine (default: the one under test).
+function M.socket(name)
+  return env(((name or M.name) == "podman") and "MOONPOD_TEST_PODMAN_SOCK" or "MOONPOD_TEST_DOCKER_SOCK")
+end
+
+--- The test image's name on the named engine.
+function M.image(name)
+  return env(((name or M.name) == "podman") and "MOONPOD_TEST_PODMAN_IMAGE" or "MOONPOD_TEST_DOCKER_IMAGE")
+end
+
+local function split_words(s)
+  local out = {}
+  for w in (s or ""):gmatch("%S+") do out[#out + 1] = w end
+  return out
+end
+
+--- argv prefix that drives the named engine's CLI against the private engine.
+function M.cli_argv(name)
+  name = name or M.name
+  if name == "podman" then
+    local argv = { "podman" }
+    for _, w in ipairs(split_words(env("MOONPOD_TEST_PODMAN_ARGS"))) do argv[#argv + 1] = w end
+    return argv
+  end
+  -- the Debian client speaks the engine's own API version
+  local docker = io.open("/usr/bin/docker") and "/usr/bin/docker" or "docker"
+  return { docker, "--host", env("MOONPOD_TEST_DOCKER_HOST") }
+end
+
+-- The suite points CONTAINER_HOST at the engine for moonpod's sake; the
+-- podman CLI would take it as a request to work remotely.
+local cli_env = { CONTAINER_HOST = false, DOCKER_HOST = false }
+
+--- Runs the named engine's CLI with the given arguments; returns trimmed
+--- stdout, raises with stderr on failure.
+function M.cli_on(name, ...)
+  local argv = M.cli_argv(name)
+  for _, a in ipairs({ ... }) do argv[#argv + 1] = a end
+  local r = moonpod.run(argv, { timeout = 120, env = cli_env })
+  if not r.ok then
+    error(("%s failed (%d): %s"):format(table.concat(argv, " "), r.status, r.stderr), 2)
+  end
+  return (r.stdout:gsub("%s+$", ""))
+end
+
+--- M.cli_on for the engine under test.
+function M.cli(...)
+  return M.cli_on(M.name, ...)
+end
+
+local counter = 0
+
+--- A container name no other test run uses.
+function M.unique(prefix)
+  counter = counter + 1
+  return ("mpt-%s-%d-%d"):format(prefix or "c", math.floor(moonpod.now() * 1000) % 100000000, counter)
+end
+
+--- Starts a container with the CLI: opts { name, labels = {k=v}, cmd = "shell code",
+--- create_only = false, engine = M.name }. Returns its id.
+function M.container(opts)
+  local on = opts.engine or M.name
+  local args = { opts.create_only and "create" or "run" }
+  if not opts.create_only then args[#args + 1] = "-d" end
+  args[#args + 1] = "--network"
+  args[#args + 1] = "none"
+  args[#args + 1] = "--name"
+  args[#args + 1] = opts.name or M.unique()
+  for k, v in pairs(opts.labels or {}) do
+    args[#args + 1] = "--label"
+    args[#args + 1] = k .. "=" .. v
+  end
+  args[#args + 1] = M.image(on)
+  args[#args + 1] = "sh"
+  args[#args + 1] = "-c"
+  args[#args + 1] = opts.cmd or "trap 'exit 0' TERM; while true; do sleep 0.2; done"
+  return M.cli_on(on, table.unpack(args))
+end
+
+--- Removes containers by name or id from the named engine, ignoring those already gone.
+function M.remove_on(name, ...)
+  local argv = M.cli_argv(name)
+  for _, a in ipairs({ "rm", "-f", ... }) do argv[#argv + 1] = a end
+  moonpod.run(argv, { timeout = 120, env = cli_env })
+end
+
+--- M.remove_on for the engine under test.
+function M.remove(...)
+  return M.remove_on(M.name, ...)
+end
+
+--- The state of a container as the engine's CLI reports it.
+function M.state(name)
+  return M.cli("inspect", "--format", "{{.State.Status}}", name)
+end
+
+return M

@@ -1,0 +1,151 @@
+-- Bad input from an engine: every fault gives an error object with the
+-- right kind and a message a user understands — never a crash or a hang.
+-- A real engine can't be made to misbehave on demand, so these use the
+-- fault-injecting fake engine (tests/fake/fake_engine.c).
+
+local moonpod = require "moonpod"
+
+local FAKE = os.getenv("MOONPOD_FAKE_ENGINE") or "build/release/fake-engine"
+local TMP = os.getenv("MOONPOD_TEST_TMP") or "/tmp"
+
+local serial = 0
+
+-- Starts a fake engine with the given routes; returns its socket path and
+-- the task running it (cancelling the task kills the fake).
+local function fake(routes)
+  serial = serial + 1
+  local sock = ("%s/fake-%d-%d.sock"):format(TMP, math.floor(moonpod.now() * 1000) % 100000000, serial)
+  local ready = sock .. ".ready"
+  os.remove(ready)
+  local argv = { FAKE, sock, "--ready-file", ready }
+  for _, r in ipairs(routes or {}) do
+    argv[#argv + 1] = "--route"
+    argv[#argv + 1] = r
+  end
+  local runner = moonpod.spawn(moonpod.run, argv)
+  for _ = 1, 500 do
+    local f = io.open(ready)
+    if f then f:close() return sock, runner end
+    moonpod.sleep(0.01)
+  end
+  runner:cancel()
+  error("the fake engine did not come up: " .. FAKE)
+end
+
+local function failure(fn, ...)
+  local ok, err = pcall(fn, ...)
+  assert.is_false(ok, "expected a failure")
+  assert.is_true(moonpod.is_error(err), "expected an error object, got " .. tostring(err))
+  return err
+end
+
+describe("a misbehaving engine", function()
+  local runners = {}
+  local function engine(routes, cfg)
+    local sock, runner = fake(routes)
+    runners[#runners + 1] = runner
+    cfg = cfg or {}
+    cfg.socket_path = sock
+    return moonpod.connect(cfg), sock
+  end
+
+  after_each(function()
+    for _, r in ipairs(runners) do r:cancel() end
+    runners = {}
+  end)
+
+  it("a missing socket is a connection error that says so", function()
+    local err = failure(moonpod.connect, { socket_path = TMP .. "/no-engine-here.sock" })
+    assert.are.equal("connection", err.kind)
+    assert.matches("no such socket", err.message)
+    assert.matches("no%-engine%-here%.sock", err.message)
+    assert.is_nil(err.status_code)
+  end)
+
+  it("a socket nobody listens on is a connection error", function()
+    local client, sock = engine()
+    runners[1]:cancel()
+    moonpod.sleep(0.05)
+    local err = failure(client.list_containers, client)
+    assert.are.equal("connection", err.kind)
+    assert.matches(sock:gsub("%p", "%%%0"), err.message)
+  end)
+
+  it("a connection closed without an answer is a connection error", function()
+    local client = engine { "/v1.41/containers=close" }
+    local err = failure(client.list_containers, client)
+    assert.are.equal("connection", err.kind)
+    assert.matches("closed the connection", err.message)
+    -- the client is still usable afterwards
+    assert.is_true(client:ping())
+  end)
+
+  it("a body that is not JSON is a protocol error", function()
+    local client = engine { "/v1.41/containers=garbage" }
+    local err = failure(client.list_containers, client)
+    assert.are.equal("protocol", err.kind)
+    assert.matches("not JSON", err.message)
+  end)
+
+  it("a truncated body is a connection error", function()
+    local client = engine { "/v1.41/containers=truncate" }
+    local err = failure(client.get_container, client, "x")
+    assert.are.equal("connection", err.kind)
+    assert.matches("before the response was complete", err.message)
+  end)
+
+  it("an engine that never answers times out", function()
+    local client = engine({ "/v1.41/containers=stall" }, { request_timeout = 0.3 })
+    local t0 = moonpod.now()
+    local err = failure(client.list_containers, client)
+    assert.are.equal("timeout", err.kind)
+    assert.is_true(moonpod.now() - t0 < 5)
+  end)
+
+  it("an error status keeps the engine's message and body", function()
+    local client = engine { [[/v1.41/containers=status:500:{"message":"disk on fire"}]] }
+    local err = failure(client.list_containers, client)
+    assert.are.equal("api", err.kind)
+    assert.are.equal(500, err.status_code)
+    assert.matches("disk on fire", err.message)
+    assert.are.equal("disk on fire", err.response_data.message)
+  end)
+
+  it("an error status with a body that is not JSON still explains itself", function()
+    local client = engine { "/v1.41/containers=status:502:<html>bad gateway</html>" }
+    local err = failure(client.list_containers, client)
+    assert.are.equal("api", err.kind)
+    assert.are.equal(502, err.status_code)
+    assert.matches("bad gateway", err.message)
+  end)
+
+  it("a list that is not a list is a protocol error", function()
+    local client = engine { [[/v1.41/containers/json=json:{"not":"a list"}]] }
+    local err = failure(client.list_containers, client)
+    assert.are.equal("protocol", err.kind)
+  end)
+
+  it("a /version that is not JSON fails the connect", function()
+    local sock, runner = fake { "/version=garbage" }
+    runners[#runners + 1] = runner
+    local err = failure(moonpod.connect, { socket_path = sock })
+    assert.are.equal("protocol", err.kind)
+    assert.matches("not JSON", err.message)
+  end)
+
+  it("a response larger than the bound is cut and reported", function()
+    local client = engine { "/v1.41/containers=huge" }
+    local err = failure(client.list_containers, client)
+    assert.are.equal("protocol", err.kind)
+    assert.matches("larger than", err.message)
+  end)
+
+  it("auto-detection tries the next place when one fails", function()
+    local _, sock = engine()
+    local r = moonpod.run({ os.getenv("MOONPOD_BIN") or "./moonpod", "-e",
+      "local c = require('moonpod').connect() print(c.endpoint)" },
+      { env = { CONTAINER_HOST = "unix://" .. TMP .. "/nothing.sock", DOCKER_HOST = "unix://" .. sock } })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.are.equal("unix://" .. sock .. "\n", r.stdout)
+  end)
+end)

@@ -1,0 +1,214 @@
+-- The scheduler: tasks, waiting through pcall, iterators and user
+-- coroutines, timers, cancellation. No engine needed.
+
+local moonpod = require "moonpod"
+
+describe("tasks", function()
+  it("spawn runs concurrently and join returns the results", function()
+    local order = {}
+    local a = moonpod.spawn(function(x)
+      moonpod.sleep(0.05)
+      order[#order + 1] = "a"
+      return x, x * 2
+    end, 21)
+    local b = moonpod.spawn(function()
+      moonpod.sleep(0.01)
+      order[#order + 1] = "b"
+      return "b"
+    end)
+    assert.are.equal("ready", a:status())
+    local x, y = a:join()
+    assert.are.same({ 21, 42 }, { x, y })
+    assert.are.equal("b", b:join())
+    assert.are.same({ "b", "a" }, order)
+    assert.are.equal("done", a:status())
+    assert.are.same({ 21, 42 }, { a:join() }) -- joining twice gives the same results
+  end)
+
+  it("join raises the error of a failed task", function()
+    local t = moonpod.spawn(function() error({ code = 7 }) end)
+    local ok, err = pcall(t.join, t)
+    assert.is_false(ok)
+    assert.are.same({ code = 7 }, err)
+    assert.are.equal("failed", t:status())
+  end)
+
+  it("a task cannot join itself", function()
+    local t
+    t = moonpod.spawn(function()
+      moonpod.yield()
+      return pcall(t.join, t)
+    end)
+    local ok, err = t:join()
+    assert.is_false(ok)
+    assert.matches("cannot join itself", err)
+  end)
+
+  it("cancel abandons the wait and closes to-be-closed variables", function()
+    local closed = false
+    local t = moonpod.spawn(function()
+      local guard <close> = setmetatable({}, { __close = function() closed = true end })
+      moonpod.sleep(60)
+      error("not reached")
+    end)
+    moonpod.sleep(0.01)
+    assert.are.equal("waiting", t:status())
+    assert.is_true(t:cancel())
+    assert.are.equal("cancelled", t:status())
+    assert.is_true(closed)
+    assert.is_false(t:cancel())
+    local ok, err = pcall(t.join, t)
+    assert.is_false(ok)
+    assert.matches("was cancelled", err)
+  end)
+
+  it("a task may cancel itself", function()
+    local after = false
+    local t
+    t = moonpod.spawn(function()
+      t:cancel()
+      after = true
+    end)
+    moonpod.sleep(0.01)
+    assert.are.equal("cancelled", t:status())
+    assert.is_false(after)
+  end)
+
+  it("cancelling a joiner leaves the joined task alone", function()
+    local target = moonpod.spawn(function() moonpod.sleep(0.05) return "done" end)
+    local joiner = moonpod.spawn(function() return target:join() end)
+    moonpod.sleep(0.01)
+    joiner:cancel()
+    assert.are.equal("done", target:join())
+  end)
+
+  it("yield gives way to other ready tasks", function()
+    local seen = {}
+    local t = moonpod.spawn(function()
+      for i = 1, 3 do seen[#seen + 1] = "t" .. i; moonpod.yield() end
+    end)
+    for i = 1, 3 do seen[#seen + 1] = "m" .. i; moonpod.yield() end
+    t:join()
+    assert.are.same({ "m1", "t1", "m2", "t2", "m3", "t3" }, seen)
+  end)
+
+  it("current_task names the running task", function()
+    local me = moonpod.current_task()
+    assert.matches("^main", tostring(me))
+    local t = moonpod.spawn(function() return moonpod.current_task() end)
+    assert.are.equal(t, t:join())
+  end)
+end)
+
+describe("waiting", function()
+  it("works through pcall and xpcall", function()
+    local ok, v = pcall(function() moonpod.sleep(0.01) return "after" end)
+    assert.are.same({ true, "after" }, { ok, v })
+    local ok2, err = xpcall(function() moonpod.sleep(0.01) error("late") end, function(e) return "handled: " .. e end)
+    assert.is_false(ok2)
+    assert.matches("handled: .*late", err)
+  end)
+
+  it("works inside a generic for iterator", function()
+    local function ticks(n)
+      local i = 0
+      return function()
+        i = i + 1
+        if i > n then return nil end
+        moonpod.sleep(0.001)
+        return i
+      end
+    end
+    local sum = 0
+    for i in ticks(5) do sum = sum + i end
+    assert.are.equal(15, sum)
+  end)
+
+  it("works inside user coroutines, nested", function()
+    local inner = coroutine.wrap(function(a)
+      moonpod.sleep(0.005)
+      local b = coroutine.yield(a + 1)
+      moonpod.sleep(0.005)
+      return b * 10
+    end)
+    assert.are.equal(2, inner(1))
+    assert.are.equal(70, inner(7))
+
+    local co = coroutine.create(function()
+      local deeper = coroutine.wrap(function()
+        moonpod.sleep(0.005)
+        coroutine.yield("deep")
+        return "end"
+      end)
+      local first = deeper()
+      moonpod.sleep(0.005)
+      coroutine.yield(first)
+      return deeper()
+    end)
+    assert.are.same({ true, "deep" }, { coroutine.resume(co) })
+    assert.are.same({ true, "end" }, { coroutine.resume(co) })
+    assert.are.equal("dead", coroutine.status(co))
+  end)
+
+  it("user coroutines still report errors the standard way", function()
+    local co = coroutine.create(function() moonpod.sleep(0.001) error("inside") end)
+    local ok, err = coroutine.resume(co)
+    assert.is_false(ok)
+    assert.matches("inside", err)
+    local w = coroutine.wrap(function() error("wrapped") end)
+    assert.has_error(w)
+  end)
+
+  it("refuses to wait where Lua can't yield", function()
+    local ok, err = pcall(table.sort, { 3, 1, 2 }, function(a, b)
+      moonpod.sleep(0)
+      return a < b
+    end)
+    assert.is_false(ok)
+    assert.matches("cannot wait here", err)
+  end)
+end)
+
+describe("timers", function()
+  it("sleep waits at least as long as asked", function()
+    local t0 = moonpod.now()
+    moonpod.sleep(0.05)
+    assert.is_true(moonpod.now() - t0 >= 0.049)
+  end)
+
+  it("sleep rejects nonsense", function()
+    assert.has_error(function() moonpod.sleep(-1) end)
+    assert.has_error(function() moonpod.sleep("x") end)
+    assert.has_error(function() moonpod.sleep(1 / 0) end)
+  end)
+
+  it("every ticks until stopped, each tick a task", function()
+    local n = 0
+    local timer = moonpod.every(0.01, function(self)
+      n = n + 1
+      if n == 3 then self:stop() end
+    end)
+    moonpod.sleep(0.1)
+    assert.are.equal(3, n)
+    assert.is_false(timer:active())
+    assert.are.equal(3, timer:stats().ticks)
+  end)
+
+  it("every skips a tick while the previous run is still going", function()
+    local runs = 0
+    local timer = moonpod.every(0.01, function()
+      runs = runs + 1
+      moonpod.sleep(0.05)
+    end)
+    moonpod.sleep(0.12)
+    timer:stop()
+    local s = timer:stats()
+    assert.is_true(s.skipped > 0)
+    assert.are.equal(runs, s.ticks)
+    assert.is_true(runs <= 3)
+  end)
+
+  it("now is wall-clock seconds", function()
+    assert.is_true(math.abs(moonpod.now() - os.time()) < 2)
+  end)
+end)
