@@ -234,6 +234,14 @@ static void task_resume(task *t)
 
 /* ---- public C API ---- */
 
+lua_State *task_main_thread(lua_State *L)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+    lua_State *main = lua_tothread(L, -1);
+    lua_pop(L, 1);
+    return main;
+}
+
 task *task_current(void)
 {
     return sched.current;
@@ -269,7 +277,7 @@ static void task_default_name(lua_State *L, task *t, int fidx)
 {
     lua_Debug ar;
     lua_pushvalue(L, fidx);
-    if (lua_getinfo(L, ">S", &ar) && ar.currentline != 0 && ar.what[0] != 'C')
+    if (lua_getinfo(L, ">S", &ar) && ar.what[0] != 'C')
         snprintf(t->name, sizeof t->name, "task %lu (%s:%d)", t->id, ar.short_src, ar.linedefined);
     else
         snprintf(t->name, sizeof t->name, "task %lu", t->id);
@@ -282,7 +290,8 @@ task *task_spawn(lua_State *L, int nargs, const char *name, int push_handle)
     task *t = lua_newuserdatauv(L, sizeof *t, 2);
     memset(t, 0, sizeof *t);
     luaL_setmetatable(L, TASK_MT);
-    t->L = L;
+    /* L may be a coroutine that ends before the task does: keep the main thread */
+    t->L = task_main_thread(L);
     t->id = ++sched.next_id;
     t->co = lua_newthread(L);
     lua_setiuservalue(L, -2, 1);

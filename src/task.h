@@ -62,6 +62,10 @@ void task_wake(task_wait *w);
 /* Parks the calling task for good (used by moonpod.exit, which stops the loop). */
 int task_park(lua_State *L);
 
+/* The main thread of L's state: the only lua_State a C structure that
+ * outlives a call may keep (any other thread may be collected). */
+lua_State *task_main_thread(lua_State *L);
+
 /* The task whose Lua is running now, or NULL outside any task. */
 task *task_current(void);
 

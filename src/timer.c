@@ -185,7 +185,7 @@ static int timer_l_every(lua_State *L)
     luaL_argcheck(L, ms > 0, 1, "interval must be > 0");
     luaL_checktype(L, 2, LUA_TFUNCTION);
     every_timer *e = lua_newuserdatauv(L, sizeof *e, 0);
-    e->L = L;
+    e->L = task_main_thread(L);
     e->fn_ref = e->self_ref = e->task_ref = LUA_NOREF;
     e->interval = (double)ms / 1000;
     e->ticks = e->skipped = 0;

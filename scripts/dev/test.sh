@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole suite, as `make test` runs it once the builds are done: starts the
 # private engines, runs the C unit tests and the busted specs — core specs
-# once, engine specs once per engine, with the release and the ASan/UBSan
-# binaries — stops the engines, and ends with one line "N passed, N failed".
+# once, engine specs once per engine; release, ASan/UBSan and valgrind —
+# stops the engines, and ends with one line "N passed, N failed".
 # Exit status 0 only when nothing failed.
 set -uo pipefail
 
@@ -58,16 +58,23 @@ for flavour in release asan; do
     done
 done
 
-for flavour in release asan; do
-    bin=$repo/build/$flavour/moonpod
-    export MOONPOD_BIN=$bin MOONPOD_FAKE_ENGINE=$repo/build/$flavour/fake-engine
-    run_tap "core-$flavour" "$bin" "$busted" -o TAP tests/spec/core
+# Each spec set runs three ways: the release binary, the ASan/UBSan one,
+# and the release binary under valgrind (errors and definite leaks fail).
+valgrind=(valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect
+          --errors-for-leak-kinds=definite,indirect)
+for flavour in release asan valgrind; do
+    build=$flavour
+    prefix=()
+    if [ "$flavour" = valgrind ]; then build=release; prefix=("${valgrind[@]}"); fi
+    bin=$repo/build/$build/moonpod
+    export MOONPOD_BIN=$bin MOONPOD_FAKE_ENGINE=$repo/build/$build/fake-engine
+    run_tap "core-$flavour" "${prefix[@]}" "$bin" "$busted" -o TAP tests/spec/core
     for engine in podman docker; do
         if [ "$engine" = podman ]; then sock=$MOONPOD_TEST_PODMAN_SOCK; else sock=$MOONPOD_TEST_DOCKER_SOCK; fi
         MOONPOD_TEST_ENGINE=$engine CONTAINER_HOST=unix://$sock \
-            run_tap "$engine-$flavour" "$bin" "$busted" -o TAP tests/spec/engine
+            run_tap "$engine-$flavour" "${prefix[@]}" "$bin" "$busted" -o TAP tests/spec/engine
     done
-    run_tap "both-$flavour" "$bin" "$busted" -o TAP tests/spec/both
+    run_tap "both-$flavour" "${prefix[@]}" "$bin" "$busted" -o TAP tests/spec/both
 done
 
 passed=$(cat "$results"/*.tap | grep -c '^ok ')

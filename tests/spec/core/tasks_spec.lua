@@ -92,6 +92,23 @@ describe("tasks", function()
     assert.are.same({ "m1", "t1", "m2", "t2", "m3", "t3" }, seen)
   end)
 
+  it("a task and a timer outlive the coroutine that made them", function()
+    local weak = setmetatable({}, { __mode = "k" })
+    local t, ticks = nil, 0
+    local co = coroutine.create(function()
+      weak[coroutine.running()] = true
+      t = moonpod.spawn(function() moonpod.sleep(0.02) return "alive" end)
+      moonpod.every(0.005, function(self) ticks = ticks + 1 if ticks == 2 then self:stop() end end)
+    end)
+    assert.is_true(coroutine.resume(co))
+    co = nil
+    collectgarbage()
+    collectgarbage()
+    assert.is_nil(next(weak), "the coroutine was collected")
+    assert.are.equal("alive", t:join())
+    assert.are.equal(2, ticks)
+  end)
+
   it("current_task names the running task", function()
     local me = moonpod.current_task()
     assert.matches("^main", tostring(me))
@@ -202,6 +219,7 @@ describe("timers", function()
     end)
     moonpod.sleep(0.12)
     timer:stop()
+    moonpod.sleep(0.01) -- a tick spawned just before the stop gets to start
     local s = timer:stats()
     assert.is_true(s.skipped > 0)
     assert.are.equal(runs, s.ticks)
