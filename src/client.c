@@ -213,7 +213,15 @@ static int client_push_json(lua_State *L, client *c, engine_reply *r)
 
 static int client_push_container(lua_State *L, client *c, engine_reply *r)
 {
-    model_push_container(L, r->json, c->eng.runtime, NULL);
+    if (!cJSON_IsObject(r->json)) {
+        r->kind = ERR_PROTOCOL;
+        snprintf(r->message, sizeof r->message, "%s answered an inspect with something that is not an object",
+                 c->eng.ep.display);
+        return client_raise(L, r);
+    }
+    cJSON *doc = r->json;
+    r->json = NULL; /* the model owns it now */
+    model_push_container(L, doc, c->eng.runtime, NULL);
     return 1;
 }
 

@@ -307,7 +307,20 @@ void engine_cancel(engine_op *op)
     engine_op_free(op);
 }
 
-/* ---- version negotiation ---- */
+/* ---- version negotiation ----
+ *
+ * Both engines state their API version in the headers of GET /_ping:
+ * "Api-Version" (Docker's API), plus "Libpod-Api-Version" on Podman, and
+ * "Server: Docker/20.10.24 (linux)" or "Server: Libpod/4.3.1 (linux)". That
+ * is what the docker CLI negotiates from, and it is cheap: Podman 4.3 takes
+ * ~0.5 ms for /_ping and ~450 ms for /version. When a proxy or an old
+ * engine leaves the headers out, GET /version says the same in its body. */
+
+typedef struct engine_facts {
+    int podman;
+    const char *api;       /* the newest API version the engine speaks */
+    const char *server;    /* the engine's own version, or NULL */
+} engine_facts;
 
 static int engine_parse_version(const char *s, int *major, int *minor)
 {
@@ -318,27 +331,10 @@ static int engine_parse_version(const char *s, int *major, int *minor)
     return sscanf(s, "%d.%d", major, minor) == 2 ? 0 : -1;
 }
 
-static const cJSON *engine_podman_component(const cJSON *v)
+static int engine_negotiate_podman(engine *e, const engine_facts *f, const char *want, engine_reply *r)
 {
-    const cJSON *c;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(v, "Components")) {
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "Name");
-        if (cJSON_IsString(name) && strcmp(name->valuestring, "Podman Engine") == 0)
-            return c;
-    }
-    return NULL;
-}
-
-
-static int engine_negotiate_podman(engine *e, const cJSON *comp, const char *want, engine_reply *r)
-{
-    const cJSON *details = cJSON_GetObjectItemCaseSensitive(comp, "Details");
-    const char *api = engine_str(details, "APIVersion");
-    const char *ver = engine_str(comp, "Version");
     int major, minor;
-    if (!api)
-        api = ver;
-    const char *chosen = want ? want : api;
+    const char *chosen = want ? want : f->api;
     if (chosen && (*chosen == 'v' || *chosen == 'V'))
         chosen++;
     if (engine_parse_version(chosen, &major, &minor) != 0) {
@@ -353,16 +349,14 @@ static int engine_negotiate_podman(engine *e, const cJSON *comp, const char *wan
     e->runtime = RUNTIME_PODMAN;
     snprintf(e->api_version, sizeof e->api_version, "%s", chosen);
     snprintf(e->prefix, sizeof e->prefix, "/v%s/libpod", chosen);
-    snprintf(e->server_version, sizeof e->server_version, "%s", ver ? ver : chosen);
+    snprintf(e->server_version, sizeof e->server_version, "%s", f->server ? f->server : f->api);
     return 0;
 }
 
-static int engine_negotiate_docker(engine *e, const cJSON *v, const char *want, engine_reply *r)
+static int engine_negotiate_docker(engine *e, const engine_facts *f, const char *want, engine_reply *r)
 {
-    const char *api = engine_str(v, "ApiVersion");
-    const char *ver = engine_str(v, "Version");
     int major, minor;
-    if (engine_parse_version(want ? want : api, &major, &minor) != 0) {
+    if (engine_parse_version(want ? want : f->api, &major, &minor) != 0) {
         engine_fail(r, ERR_PROTOCOL, 0, "%s reports no usable API version", e->ep.display);
         return -1;
     }
@@ -376,19 +370,56 @@ static int engine_negotiate_docker(engine *e, const cJSON *v, const char *want, 
     e->runtime = RUNTIME_DOCKER;
     snprintf(e->api_version, sizeof e->api_version, "%d.%d", major, minor);
     snprintf(e->prefix, sizeof e->prefix, "/v%d.%d", major, minor);
-    snprintf(e->server_version, sizeof e->server_version, "%s", ver ? ver : "unknown");
+    snprintf(e->server_version, sizeof e->server_version, "%s", f->server ? f->server : "unknown");
     return 0;
 }
 
-static int engine_negotiate(engine *e, const cJSON *v, const char *want, engine_reply *r)
+static int engine_negotiate(engine *e, const engine_facts *f, const char *want, engine_reply *r)
 {
-    if (!cJSON_IsObject(v)) {
-        engine_fail(r, ERR_PROTOCOL, 0, "%s answered /version with something that is not a version object",
-                    e->ep.display);
-        return -1;
+    return f->podman ? engine_negotiate_podman(e, f, want, r) : engine_negotiate_docker(e, f, want, r);
+}
+
+/* "Libpod/4.3.1 (linux)" -> "4.3.1", in buf */
+static const char *engine_server_version(const char *server, char *out, size_t len)
+{
+    const char *slash = server ? strchr(server, '/') : NULL;
+    if (!slash)
+        return NULL;
+    snprintf(out, len, "%.*s", (int)strcspn(slash + 1, " "), slash + 1);
+    return out;
+}
+
+/* What the /_ping headers say; 0 when they say nothing usable. */
+static int engine_facts_from_ping(const http_result *res, engine_facts *f, char *server, size_t len)
+{
+    const char *libpod = http_header(res, "Libpod-Api-Version");
+    const char *docker = http_header(res, "Api-Version");
+    f->podman = libpod != NULL;
+    f->api = libpod ? libpod : docker;
+    f->server = engine_server_version(http_header(res, "Server"), server, len);
+    return f->api != NULL;
+}
+
+/* What a /version body says (Docker's shape, with a "Podman Engine"
+ * component on Podman); 0 when it is not a version object. */
+static int engine_facts_from_version(const cJSON *v, engine_facts *f)
+{
+    const cJSON *c;
+    memset(f, 0, sizeof *f);
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(v, "Components")) {
+        const char *name = engine_str(c, "Name");
+        if (name && strcmp(name, "Podman Engine") == 0) {
+            f->podman = 1;
+            f->api = engine_str(cJSON_GetObjectItemCaseSensitive(c, "Details"), "APIVersion");
+            f->server = engine_str(c, "Version");
+            if (!f->api)
+                f->api = f->server;
+            return f->api != NULL;
+        }
     }
-    const cJSON *podman = engine_podman_component(v);
-    return podman ? engine_negotiate_podman(e, podman, want, r) : engine_negotiate_docker(e, v, want, r);
+    f->api = engine_str(v, "ApiVersion");
+    f->server = engine_str(v, "Version");
+    return cJSON_IsObject(v) && f->api;
 }
 
 /* ---- connecting ---- */
@@ -403,21 +434,20 @@ static void engine_connect_finish(engine_op *op)
     done(ud);
 }
 
-static void engine_on_version(const http_result *res, void *ud)
+static void engine_connected(engine_op *op)
 {
-    engine_op *op = ud;
+    engine *e = op->e;
+    log_debug("connected to %s at %s (%s), API %s", engine_runtime_name(e->runtime), e->ep.display, e->ep.source,
+              e->api_version);
+    engine_reply_clear(op->reply);
+    engine_connect_finish(op);
+}
+
+/* This candidate is no good: note why and try the next. */
+static void engine_candidate_failed(engine_op *op)
+{
     engine *e = op->e;
     engine_reply *r = op->reply;
-    op->req = NULL;
-    engine_map(e, res, 0, r);
-    if (r->kind == ERR_NONE && engine_negotiate(e, r->json, op->want_version, r) == 0) {
-        log_debug("connected to %s at %s (%s), API %s", engine_runtime_name(e->runtime), e->ep.display,
-                  e->ep.source, e->api_version);
-        cJSON_Delete(r->json);
-        r->json = NULL;
-        engine_connect_finish(op);
-        return;
-    }
     log_debug("skipping %s (%s): %s", e->ep.display, e->ep.source, r->message);
     buf_printf(&op->tried, "%s%s (%s): %s", op->tried.len ? "; " : "", e->ep.display, e->ep.source, r->message);
     op->last_kind = r->kind;
@@ -426,6 +456,44 @@ static void engine_on_version(const http_result *res, void *ud)
     endpoint_clear(&e->ep);
     if (!engine_connect_next(op))
         engine_connect_finish(op);
+}
+
+static void engine_on_version(const http_result *res, void *ud)
+{
+    engine_op *op = ud;
+    engine_facts f;
+    op->req = NULL;
+    engine_map(op->e, res, 0, op->reply);
+    if (op->reply->kind == ERR_NONE) {
+        if (!engine_facts_from_version(op->reply->json, &f))
+            engine_fail(op->reply, ERR_PROTOCOL, 0, "%s answered /version with something that is not a version object",
+                        op->e->ep.display);
+        else if (engine_negotiate(op->e, &f, op->want_version, op->reply) == 0)
+            return engine_connected(op);
+    }
+    engine_candidate_failed(op);
+}
+
+static void engine_on_ping(const http_result *res, void *ud)
+{
+    static const engine_request version = {.method = "GET", .path = "/version", .flags = ENGINE_UNVERSIONED};
+    engine_op *op = ud;
+    engine_facts f;
+    char server[64];
+    op->req = NULL;
+    engine_map(op->e, res, ENGINE_TEXT, op->reply);
+    if (op->reply->kind != ERR_NONE)
+        return engine_candidate_failed(op);
+    if (engine_facts_from_ping(res, &f, server, sizeof server)) {
+        if (engine_negotiate(op->e, &f, op->want_version, op->reply) == 0)
+            return engine_connected(op);
+        return engine_candidate_failed(op);
+    }
+    log_debug("%s: no API version in the /_ping headers; asking /version", op->e->ep.display);
+    engine_reply_clear(op->reply);
+    op->req = engine_start_http(op, &version, engine_on_version);
+    if (!op->req)
+        engine_candidate_failed(op);
 }
 
 /* Fills the reply with why no candidate answered. */
@@ -445,17 +513,19 @@ static void engine_connect_exhausted(engine_op *op)
     }
 }
 
-/* Asks the next candidate for its version. Returns 1 when a request is in
+/* Asks the next candidate what it is. Returns 1 when a request is in
  * flight, 0 when none is left (the reply then says why). */
 static int engine_connect_next(engine_op *op)
 {
-    static const engine_request version = {.method = "GET", .path = "/version", .flags = ENGINE_UNVERSIONED};
+    static const engine_request ping = {.method = "GET", .path = "/_ping", .flags = ENGINE_UNVERSIONED | ENGINE_TEXT};
     while (op->next < op->cands.n) {
         endpoint_move(&op->e->ep, &op->cands.items[op->next++]);
-        op->req = engine_start_http(op, &version, engine_on_version);
+        op->req = engine_start_http(op, &ping, engine_on_ping);
         if (op->req)
             return 1;
         buf_printf(&op->tried, "%s%s: %s", op->tried.len ? "; " : "", op->e->ep.display, op->reply->message);
+        op->last_kind = op->reply->kind;
+        snprintf(op->last_msg, sizeof op->last_msg, "%s", op->reply->message);
         engine_reply_clear(op->reply);
         endpoint_clear(&op->e->ep);
     }

@@ -1,8 +1,9 @@
 /* engine — one container engine reached over its HTTP API.
  *
- * Finds the engine (endpoint.h), learns what it is from GET /version —
- * Podman's libpod API or Docker's Engine API — and negotiates the API
- * version from what the server says (never pinned), builds request URLs
+ * Finds the engine (endpoint.h), learns what it is from GET /_ping's headers
+ * (or GET /version's body) — Podman's libpod API or Docker's Engine API —
+ * and negotiates the API version from what the server says (never
+ * pinned), builds request URLs
  * under the negotiated prefix, and maps every failure, from a missing
  * socket to an HTTP 404 to a body that is not JSON, to one error shape.
  * No Lua here: results are cJSON trees and error structs. */

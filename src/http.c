@@ -5,7 +5,11 @@
  *   timer callback only arms a uv timer, even for a timeout of 0;
  * - a negative timeout means "no timer": stop it;
  * - on CURL_POLL_REMOVE stop the uv_poll_t at once — libuv allows one poll
- *   handle per fd and curl reuses fd numbers right away;
+ *   handle per fd and curl reuses fd numbers right away. The stopped handle
+ *   is kept for the fd, and closed only when curl closes the socket
+ *   (CURLOPT_CLOSESOCKETFUNCTION): a pooled connection is removed and added
+ *   again for every request, and re-creating its handle each time doubled
+ *   the system calls per request;
  * - a poll error is reported to curl as CURL_CSELECT_ERR;
  * - completed transfers are reaped with curl_multi_info_read after
  *   socket_action returns, and only then are callbacks run. */
@@ -13,6 +17,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "loop.h"
@@ -34,7 +39,7 @@ typedef struct http_sock http_sock;
 struct http_sock {
     uv_poll_t poll;
     curl_socket_t fd;
-    http_sock *prev, *next;   /* all live ones, so shutdown can release them */
+    http_sock *prev, *next;   /* all open ones, by fd, and for shutdown */
 };
 
 static struct {
@@ -82,6 +87,24 @@ static void http_sock_release(http_sock *s)
     uv_close((uv_handle_t *)&s->poll, (uv_close_cb)free);
 }
 
+static http_sock *http_sock_find(curl_socket_t fd)
+{
+    for (http_sock *s = http.socks; s; s = s->next)
+        if (s->fd == fd)
+            return s;
+    return NULL;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: the poll handle goes before the socket. */
+static int http_closesocket_cb(void *clientp, curl_socket_t fd)
+{
+    (void)clientp;
+    http_sock *s = http_sock_find(fd);
+    if (s)
+        http_sock_release(s);
+    return close(fd);
+}
+
 /* CURLMOPT_SOCKETFUNCTION */
 static int http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
@@ -90,11 +113,13 @@ static int http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, v
     (void)userp;
     if (what == CURL_POLL_REMOVE) {
         if (s) {
-            http_sock_release(s);
+            uv_poll_stop(&s->poll);
             curl_multi_assign(http.multi, fd, NULL);
         }
         return 0;
     }
+    if (!s && (s = http_sock_find(fd)))
+        curl_multi_assign(http.multi, fd, s);
     if (!s) {
         s = calloc(1, sizeof *s);
         if (!s)
@@ -217,10 +242,19 @@ static void http_complete(http_req *r, CURLcode code)
     res.content_type = ctype;
     res.body = r->buf ? r->buf : "";
     res.body_len = r->len;
+    res.easy = r->easy;
     curl_multi_remove_handle(http.multi, r->easy);
     http.active--;
     r->on_done(&res, r->ud);
     http_req_free(r);
+}
+
+const char *http_header(const http_result *res, const char *name)
+{
+    struct curl_header *h = NULL;
+    if (curl_easy_header(res->easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
+        return NULL;
+    return h->value;
 }
 
 static void http_check_done(void)
@@ -245,6 +279,7 @@ static int http_setup(http_req *r, const http_opts *o)
         bad |= curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, o->unix_socket) != CURLE_OK;
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, http_closesocket_cb);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);

@@ -24,7 +24,12 @@ typedef struct http_result {
     const char *content_type; /* or NULL */
     const char *body;         /* buffered body ("" for streams), NUL-terminated */
     size_t body_len;
+    CURL *easy;               /* private: for http_header */
 } http_result;
+
+/* A response header's value (the last one of that name), or NULL. Only
+ * valid during the on_done callback. */
+const char *http_header(const http_result *res, const char *name);
 
 typedef void (*http_done_fn)(const http_result *res, void *ud);
 /* Streamed body bytes. Called from inside curl: it must not call into curl

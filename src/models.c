@@ -11,6 +11,13 @@
 
 #include "json.h"
 
+#define MODEL_CONTAINER_MT "moonpod.container"
+#define MODEL_RAW_MT "moonpod.raw_json"
+
+/* Registry key of the weak-keyed table model -> userdata holding the
+ * cJSON its `raw` will be built from. */
+static char model_pending_raw;
+
 static const cJSON *model_get(const cJSON *obj, const char *key)
 {
     return cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -224,7 +231,90 @@ static void model_set_str(lua_State *L, const char *field, const char *v)
     lua_setfield(L, -2, field);
 }
 
-void model_push_container(lua_State *L, const cJSON *c, engine_runtime rt, const char *runtime)
+/* ---- raw, built on first use ---- */
+
+static int model_raw_gc(lua_State *L)
+{
+    cJSON **doc = luaL_checkudata(L, 1, MODEL_RAW_MT);
+    cJSON_Delete(*doc);
+    *doc = NULL;
+    return 0;
+}
+
+/* Hands `c` to the model on top of the stack, for its raw field. */
+static void model_defer_raw(lua_State *L, cJSON *c)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &model_pending_raw);
+    lua_pushvalue(L, -2);
+    cJSON **doc = lua_newuserdatauv(L, sizeof *doc, 0);
+    *doc = c;
+    luaL_setmetatable(L, MODEL_RAW_MT);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+}
+
+/* Builds raw for the model at idx if it is still pending. */
+static void model_materialize_raw(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &model_pending_raw);
+    lua_pushvalue(L, idx);
+    if (lua_rawget(L, -2) == LUA_TUSERDATA) {
+        cJSON **doc = lua_touserdata(L, -1);
+        json_push(L, *doc);
+        lua_setfield(L, idx, "raw");
+        cJSON_Delete(*doc);
+        *doc = NULL;
+        lua_pushvalue(L, idx);
+        lua_pushnil(L);
+        lua_rawset(L, -4);
+    }
+    lua_pop(L, 2);
+}
+
+static int model_l_index(lua_State *L)
+{
+    if (lua_type(L, 2) != LUA_TSTRING || strcmp(lua_tostring(L, 2), "raw") != 0)
+        return 0;
+    model_materialize_raw(L, 1);
+    lua_rawget(L, 1);
+    return 1;
+}
+
+static int model_l_pairs(lua_State *L)
+{
+    model_materialize_raw(L, 1);
+    lua_getglobal(L, "next");
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+void model_register(lua_State *L)
+{
+    luaL_newmetatable(L, MODEL_RAW_MT);
+    lua_pushcfunction(L, model_raw_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+
+    luaL_newmetatable(L, MODEL_CONTAINER_MT);
+    lua_pushcfunction(L, model_l_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, model_l_pairs);
+    lua_setfield(L, -2, "__pairs");
+    lua_pop(L, 1);
+
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &model_pending_raw);
+}
+
+/* ---- containers ---- */
+
+void model_push_container(lua_State *L, cJSON *c, engine_runtime rt, const char *runtime)
 {
     luaL_checkstack(L, 8, "container model");
     lua_createtable(L, 0, 10);
@@ -254,19 +344,21 @@ void model_push_container(lua_State *L, const cJSON *c, engine_runtime rt, const
         model_set_ports(L, model_get(c, "Ports"), NULL);
         model_set_labels(L, model_get(c, "Labels"));
     }
-    json_push(L, c);
-    lua_setfield(L, -2, "raw");
+    luaL_setmetatable(L, MODEL_CONTAINER_MT);
+    model_defer_raw(L, c);
 }
 
-void model_push_container_list(lua_State *L, const cJSON *list, engine_runtime rt, const char *runtime)
+void model_push_container_list(lua_State *L, cJSON *list, engine_runtime rt, const char *runtime)
 {
-    const cJSON *c;
     int i = 0;
     lua_createtable(L, cJSON_GetArraySize(list), 0);
-    cJSON_ArrayForEach(c, list) {
-        if (!cJSON_IsObject(c))
-            continue;
-        model_push_container(L, c, rt, runtime);
-        lua_rawseti(L, -2, ++i);
+    cJSON *c = list ? list->child : NULL;
+    while (c) {
+        cJSON *next = c->next;
+        if (cJSON_IsObject(c)) {
+            model_push_container(L, cJSON_DetachItemViaPointer(list, c), rt, runtime);
+            lua_rawseti(L, -2, ++i);
+        }
+        c = next;
     }
 }

@@ -13,14 +13,23 @@
 
 #include "engine.h"
 
+/* Creates the models' metatables; call once per state. */
+void model_register(lua_State *L);
+
 /* Container { id, name, image, status, created_at, ports, labels, runtime, raw }
  * from an element of a container list or an inspect result, of either
  * engine. `runtime` is the name put in the model ("podman", "docker", or a
- * multi client's engine name). */
-void model_push_container(lua_State *L, const cJSON *c, engine_runtime rt, const char *runtime);
+ * multi client's engine name).
+ *
+ * Takes ownership of `c` (detached from any parent): `raw` — the engine's
+ * JSON as a table — is built from it the first time a script reads it (or
+ * iterates the model with pairs), since most scripts never do and building
+ * it is most of the cost of a model. */
+void model_push_container(lua_State *L, cJSON *c, engine_runtime rt, const char *runtime);
 
-/* A list of containers: { Container, ... } */
-void model_push_container_list(lua_State *L, const cJSON *list, engine_runtime rt, const char *runtime);
+/* A list of containers: { Container, ... }. Takes the elements out of
+ * `list`, which the caller still frees. */
+void model_push_container_list(lua_State *L, cJSON *list, engine_runtime rt, const char *runtime);
 
 /* The API's status word for an engine's state word. */
 const char *model_status(const char *engine_state);

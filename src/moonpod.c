@@ -12,6 +12,7 @@
 #include "http.h"
 #include "json.h"
 #include "log.h"
+#include "models.h"
 #include "process.h"
 #include "loop.h"
 #include "task.h"
@@ -45,6 +46,7 @@ int moonpod_open_core(lua_State *L)
     lua_newtable(L);
     lua_pushliteral(L, MOONPOD_VERSION);
     lua_setfield(L, -2, "version");
+    model_register(L);
     task_register(L);
     timer_register(L);
     client_register(L);

@@ -6,7 +6,10 @@
  * boundaries, endless streams. See tests/fake/README.md.
  *
  *   fake-engine SOCKET_PATH [--route PREFIX=BEHAVIOUR]... [--ready-file PATH]
- *               [--seed N]
+ *               [--seed N] [--no-api-headers]
+ *
+ * --no-api-headers leaves out the Api-Version header, as a proxy that
+ * strips headers would, so that clients must ask /version.
  *
  * One libuv loop, HTTP/1.1 with keep-alive and pipelining, every buffer
  * bounded: a request head larger than FE_IN_MAX gets 431, a target larger
@@ -142,6 +145,7 @@ static struct {
     int nconns;
     unsigned long next_id;
     uint64_t rng;
+    int no_api_headers;
 } fe;
 
 static const char fe_version_json[] =
@@ -339,13 +343,14 @@ static int fe_format_head(char *out, size_t cap, int status, const char *ctype,
         snprintf(length, sizeof length, "Content-Length: %lld\r\n", body_len);
     n = snprintf(out, cap,
                  "HTTP/1.1 %d %s\r\n"
-                 "Api-Version: " FE_API_VERSION "\r\n"
+                 "%s"
                  "Server: moonpod-fake-engine\r\n"
                  "Content-Type: %s\r\n"
                  "%s"
                  "%s"
                  "\r\n",
-                 status, fe_reason(status), ctype, length,
+                 status, fe_reason(status),
+                 fe.no_api_headers ? "" : "Api-Version: " FE_API_VERSION "\r\n", ctype, length,
                  closing ? "Connection: close\r\n" : "");
     return (n < 0 || (size_t)n >= cap) ? -1 : n;
 }
@@ -1174,7 +1179,7 @@ static void fe_usage(void)
 {
     fprintf(stderr,
             "usage: " FE_PROG " SOCKET_PATH [--route PREFIX=BEHAVIOUR]... "
-            "[--ready-file PATH] [--seed N]\n"
+            "[--ready-file PATH] [--seed N] [--no-api-headers]\n"
             "behaviours: close garbage truncate stall huge status:CODE:BODY json:BODY\n"
             "            chunks:FILE chunks-close:FILE\n");
 }
@@ -1265,6 +1270,10 @@ int main(int argc, char **argv)
             if (fe.socket_path != NULL)
                 goto usage;
             fe.socket_path = a;
+            continue;
+        }
+        if (strcmp(a, "--no-api-headers") == 0) {
+            fe.no_api_headers = 1;
             continue;
         }
         /* --name=value or --name value */

@@ -37,12 +37,10 @@ static const char *podman_inspect =
     "\"State\":{\"Status\":\"configured\"},\"Config\":{\"Labels\":null},"
     "\"NetworkSettings\":{\"Ports\":{}}}";
 
-/* Pushes the model for `json` and returns its stack index. */
+/* Pushes the model for `json` (which it owns) and returns its stack index. */
 static int push_model(lua_State *L, const char *json, engine_runtime rt)
 {
-    cJSON *c = cJSON_Parse(json);
-    model_push_container(L, c, rt, NULL);
-    cJSON_Delete(c);
+    model_push_container(L, cJSON_Parse(json), rt, NULL);
     return lua_gettop(L);
 }
 
@@ -104,10 +102,37 @@ static void test_lists(lua_State *L)
     is_str(field(L, d, "status"), "exited", "docker list: status");
     is_int((long long)num(L, d, "created_at"), 1795876293LL, "docker list: epoch created");
     is_str(ports(L, d, buf, sizeof buf), "53/udp,8080:80/tcp,", "docker list: one entry per binding, sorted");
+    lua_pushstring(L, "raw");
+    ok(lua_rawget(L, d) == LUA_TNIL, "docker list: raw is not built before it is read");
+    lua_pop(L, 1);
     lua_getfield(L, d, "raw");
     lua_getfield(L, -1, "Status");
     is_str(lua_tostring(L, -1), "Exited (0) 2 seconds ago", "docker list: the engine's JSON is kept in raw");
     lua_pop(L, 2);
+    lua_pushstring(L, "raw");
+    ok(lua_rawget(L, d) == LUA_TTABLE, "docker list: raw stays once built");
+    lua_pop(L, 1);
+    lua_getfield(L, d, "nothing");
+    ok(lua_isnil(L, -1), "docker list: other absent fields are nil");
+    lua_pop(L, 1);
+    lua_settop(L, 0);
+}
+
+/* A list hands each element to its model, and pairs() sees raw too. */
+static void test_raw_by_pairs(lua_State *L)
+{
+    cJSON *list = cJSON_Parse("[{\"Id\":\"a\",\"Names\":[\"/x\"],\"State\":\"running\"},7,"
+                              "{\"Id\":\"b\",\"Names\":[\"/y\"],\"State\":\"exited\"}]");
+    model_push_container_list(L, list, RUNTIME_DOCKER, "mine");
+    cJSON_Delete(list);
+    is_int(lua_rawlen(L, -1), 2, "list: objects only");
+    lua_rawgeti(L, -1, 2);
+    is_str(field(L, -1, "runtime"), "mine", "list: the runtime name given");
+    int c = lua_gettop(L);
+    luaL_loadstring(L, "local seen for k, v in pairs(...) do if k == 'raw' then seen = v.Id end end return seen");
+    lua_pushvalue(L, c);
+    lua_call(L, 1, 1);
+    is_str(lua_tostring(L, -1), "b", "pairs: raw appears among the fields");
     lua_settop(L, 0);
 }
 
@@ -219,7 +244,9 @@ int main(void)
 {
     lua_State *L = luaL_newstate();
     luaL_openlibs(L);
+    model_register(L);
     test_lists(L);
+    test_raw_by_pairs(L);
     test_inspects(L);
     test_status_words();
     test_times();

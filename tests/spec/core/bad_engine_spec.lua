@@ -12,12 +12,13 @@ local serial = 0
 
 -- Starts a fake engine with the given routes; returns its socket path and
 -- the task running it (cancelling the task kills the fake).
-local function fake(routes)
+local function fake(routes, flags)
   serial = serial + 1
   local sock = ("%s/fake-%d-%d.sock"):format(TMP, math.floor(moonpod.now() * 1000) % 100000000, serial)
   local ready = sock .. ".ready"
   os.remove(ready)
   local argv = { FAKE, sock, "--ready-file", ready }
+  for _, f in ipairs(flags or {}) do argv[#argv + 1] = f end
   for _, r in ipairs(routes or {}) do
     argv[#argv + 1] = "--route"
     argv[#argv + 1] = r
@@ -125,8 +126,16 @@ describe("a misbehaving engine", function()
     assert.are.equal("protocol", err.kind)
   end)
 
-  it("a /version that is not JSON fails the connect", function()
-    local sock, runner = fake { "/version=garbage" }
+  it("without API headers on /_ping, the version comes from /version", function()
+    local sock, runner = fake({}, { "--no-api-headers" })
+    runners[#runners + 1] = runner
+    local client = moonpod.connect { socket_path = sock }
+    assert.are.equal("docker", client.runtime)
+    assert.are.equal("1.41", client.api_version)
+  end)
+
+  it("a /version that is not JSON then fails the connect", function()
+    local sock, runner = fake({ "/version=garbage" }, { "--no-api-headers" })
     runners[#runners + 1] = runner
     local err = failure(moonpod.connect, { socket_path = sock })
     assert.are.equal("protocol", err.kind)
