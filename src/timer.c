@@ -1,4 +1,4 @@
-/* timer — time for scripts: moonpod.sleep, moonpod.every, moonpod.now.
+/* timer — time for scripts: moonpod.sleep, every, now, monotonic.
  *
  * uv handles are heap-allocated and freed in their close callback: libuv
  * finishes closing after Lua may already have collected the userdata that
@@ -211,6 +211,14 @@ static int timer_l_now(lua_State *L)
     return 1;
 }
 
+/* moonpod.monotonic() -> seconds from an arbitrary start, never stepped
+ * back by clock changes: the clock for measuring durations. */
+static int timer_l_monotonic(lua_State *L)
+{
+    lua_pushnumber(L, (lua_Number)uv_hrtime() / 1e9);
+    return 1;
+}
+
 void timer_register(lua_State *L)
 {
     static const luaL_Reg methods[] = {
@@ -223,6 +231,7 @@ void timer_register(lua_State *L)
         {"sleep", timer_l_sleep},
         {"every", timer_l_every},
         {"now", timer_l_now},
+        {"monotonic", timer_l_monotonic},
         {NULL, NULL},
     };
     luaL_newmetatable(L, TIMER_MT);
