@@ -211,14 +211,18 @@ static int client_push_json(lua_State *L, client *c, engine_reply *r)
     return 1;
 }
 
+/* Raises a protocol error: the engine's answer had the wrong shape. */
+static int client_bad_shape(lua_State *L, client *c, engine_reply *r, const char *what)
+{
+    r->kind = ERR_PROTOCOL;
+    snprintf(r->message, sizeof r->message, "%s answered %s", c->eng.ep.display, what);
+    return client_raise(L, r);
+}
+
 static int client_push_container(lua_State *L, client *c, engine_reply *r)
 {
-    if (!cJSON_IsObject(r->json)) {
-        r->kind = ERR_PROTOCOL;
-        snprintf(r->message, sizeof r->message, "%s answered an inspect with something that is not an object",
-                 c->eng.ep.display);
-        return client_raise(L, r);
-    }
+    if (!cJSON_IsObject(r->json))
+        return client_bad_shape(L, c, r, "an inspect with something that is not an object");
     cJSON *doc = r->json;
     r->json = NULL; /* the model owns it now */
     model_push_container(L, doc, c->eng.runtime, NULL);
@@ -227,12 +231,8 @@ static int client_push_container(lua_State *L, client *c, engine_reply *r)
 
 static int client_push_container_list(lua_State *L, client *c, engine_reply *r)
 {
-    if (!cJSON_IsArray(r->json)) {
-        r->kind = ERR_PROTOCOL;
-        snprintf(r->message, sizeof r->message, "%s answered a container list with something that is not a list",
-                 c->eng.ep.display);
-        return client_raise(L, r);
-    }
+    if (!cJSON_IsArray(r->json))
+        return client_bad_shape(L, c, r, "a container list with something that is not a list");
     model_push_container_list(L, r->json, c->eng.runtime, NULL);
     return 1;
 }

@@ -121,40 +121,28 @@ static void sched_unlink(task *t)
 
 /* ---- ending a task ---- */
 
-/* Pushes "message\ntraceback" for the error value on top of L, the failed
- * thread being co. Runs __tostring under protection: a broken one must not
- * take the scheduler down. */
-static int task_msgh_tostring(lua_State *L)
+/* Reports the error of the failed task t (a light userdata at 1):
+ * "message\ntraceback", the message through __tostring. Runs protected —
+ * a broken __tostring or a memory error must not take the scheduler down. */
+static int task_report_p(lua_State *L)
 {
-    luaL_tolstring(L, 1, NULL);
-    return 1;
+    task *t = lua_touserdata(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
+    lua_getiuservalue(L, -1, 2);
+    luaL_traceback(L, t->co, luaL_tolstring(L, -1, NULL), 0);
+    log_error_text(strcmp(t->name, "main") == 0 ? NULL : t->name, lua_tostring(L, -1));
+    return 0;
 }
 
-static void task_push_error_text(lua_State *L, lua_State *co)
-{
-    lua_pushcfunction(L, task_msgh_tostring);
-    lua_pushvalue(L, -2);
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-        lua_pop(L, 1);
-        lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, -1));
-    }
-    if (co)
-        luaL_traceback(L, co, lua_tostring(L, -1), 0);
-    else
-        lua_pushvalue(L, -1);
-    lua_remove(L, -2);
-}
-
-static void task_report(task *t, int had_co_stack)
+static void task_report(task *t)
 {
     lua_State *L = t->L;
-    lua_getiuservalue(L, -1, 2); /* error value; task handle is on top */
-    task_push_error_text(L, had_co_stack ? t->co : NULL);
-    if (strcmp(t->name, "main") == 0)
-        log_error_text(NULL, lua_tostring(L, -1));
-    else
-        log_error_text(t->name, lua_tostring(L, -1));
-    lua_pop(L, 2);
+    lua_pushcfunction(L, task_report_p);
+    lua_pushlightuserdata(L, t);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+        log_error_text(t->name, "failed, and its error could not be shown");
+        lua_pop(L, 1);
+    }
 }
 
 static void task_finish(task *t, task_status st)
@@ -174,12 +162,12 @@ static void task_finish(task *t, task_status st)
     int joined = t->joiners != NULL;
     t->joiners = NULL;
 
-    lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref); /* keep the handle while reporting */
-    luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
-    t->ref = LUA_NOREF;
     int handled = t->on_exit ? t->on_exit(t, st, t->on_exit_ud) : 0;
     if (st == TASK_FAILED && !handled && !joined)
-        task_report(t, 1);
+        task_report(t);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref); /* keep the handle until the thread is reset */
+    luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
+    t->ref = LUA_NOREF;
     if (st != TASK_DONE)
         lua_resetthread(t->co); /* closes to-be-closed variables; the thread is dead */
     lua_pop(L, 1);

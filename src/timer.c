@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "log.h"
 #include "loop.h"
 #include "task.h"
 
@@ -116,6 +117,20 @@ static int every_busy(every_timer *e)
     return t && task_get_status(t) < TASK_DONE;
 }
 
+/* Spawns one tick (the timer is a light userdata at 1). Runs protected: a
+ * memory error here must be reported, not abort the process. */
+static int every_tick_p(lua_State *L)
+{
+    every_timer *e = lua_touserdata(L, 1);
+    luaL_unref(L, LUA_REGISTRYINDEX, e->task_ref);
+    e->task_ref = LUA_NOREF;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->fn_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->self_ref);
+    task_spawn(L, 1, NULL, 1);
+    e->task_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
 static void every_on_timer(uv_timer_t *t)
 {
     every_timer *e = t->data;
@@ -125,11 +140,12 @@ static void every_on_timer(uv_timer_t *t)
         return;
     }
     e->ticks++;
-    luaL_unref(L, LUA_REGISTRYINDEX, e->task_ref);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, e->fn_ref);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, e->self_ref);
-    task_spawn(L, 1, NULL, 1);
-    e->task_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushcfunction(L, every_tick_p);
+    lua_pushlightuserdata(L, e);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+        log_msg(LOG_ERROR, "moonpod.every: cannot start a tick: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
 }
 
 static every_timer *every_check(lua_State *L)
