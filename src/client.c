@@ -6,6 +6,7 @@
  * cancelled, collected — its memory is released by the garbage collector,
  * and `cancel` abandons the transfer at once. */
 #include "client.h"
+#include "client_impl.h"
 
 #include <lauxlib.h>
 #include <math.h>
@@ -19,25 +20,7 @@
 #include "models.h"
 #include "task.h"
 
-#define CLIENT_MT "moonpod.client"
 #define CLIENT_OP_MT "moonpod.client_op"
-
-typedef struct client {
-    engine eng;
-    int connected;
-    int closed;
-} client;
-
-typedef struct client_op client_op;
-/* Pushes a method's results from a successful reply; returns their count. */
-typedef int (*client_push_fn)(lua_State *L, client *c, engine_reply *r);
-
-struct client_op {
-    task_wait wait;
-    engine_op *eop;       /* in flight, or NULL */
-    engine_reply reply;
-    client_push_fn push;
-};
 
 /* ---- operations ---- */
 
@@ -65,7 +48,7 @@ static int client_op_gc(lua_State *L)
 }
 
 /* Raises the reply's error, after releasing what it holds. */
-static int client_raise(lua_State *L, engine_reply *r)
+int client_raise(lua_State *L, engine_reply *r)
 {
     if (r->kind == ERR_USAGE) {
         lua_pushstring(L, r->message);
@@ -101,7 +84,7 @@ static client_op *client_op_new(lua_State *L, client_push_fn push)
 
 /* Runs one request for the method whose client is at index 1 and returns
  * what `push` makes of the reply. */
-static int client_request(lua_State *L, const char *what, const engine_request *rq, client_push_fn push)
+int client_request(lua_State *L, const char *what, const engine_request *rq, client_push_fn push)
 {
     client *c = lua_touserdata(L, 1);
     task_check_wait(L, what);
@@ -114,7 +97,7 @@ static int client_request(lua_State *L, const char *what, const engine_request *
 
 /* ---- arguments ---- */
 
-static client *client_check(lua_State *L)
+client *client_check(lua_State *L)
 {
     client *c = luaL_checkudata(L, 1, CLIENT_MT);
     if (c->closed)
@@ -124,7 +107,7 @@ static client *client_check(lua_State *L)
     return c;
 }
 
-static const char *client_check_id(lua_State *L, int idx)
+const char *client_check_id(lua_State *L, int idx)
 {
     size_t len;
     const char *id = luaL_checklstring(L, idx, &len);
@@ -133,7 +116,7 @@ static const char *client_check_id(lua_State *L, int idx)
 }
 
 /* Optional table of options at idx: returns 1 when present. */
-static int client_opts(lua_State *L, int idx)
+int client_opts(lua_State *L, int idx)
 {
     if (lua_isnoneornil(L, idx))
         return 0;
@@ -141,7 +124,7 @@ static int client_opts(lua_State *L, int idx)
     return 1;
 }
 
-static int client_opt_bool(lua_State *L, int idx, const char *key, int dflt)
+int client_opt_bool(lua_State *L, int idx, const char *key, int dflt)
 {
     if (!client_opts(L, idx))
         return dflt;
@@ -153,7 +136,7 @@ static int client_opt_bool(lua_State *L, int idx, const char *key, int dflt)
     return v;
 }
 
-static lua_Number client_opt_num(lua_State *L, int idx, const char *key, lua_Number dflt)
+lua_Number client_opt_num(lua_State *L, int idx, const char *key, lua_Number dflt)
 {
     if (!client_opts(L, idx))
         return dflt;
@@ -165,8 +148,18 @@ static lua_Number client_opt_num(lua_State *L, int idx, const char *key, lua_Num
     return v;
 }
 
+const char *client_opt_str(lua_State *L, int idx, const char *key)
+{
+    if (!client_opts(L, idx))
+        return NULL;
+    int t = lua_getfield(L, idx, key);
+    if (t != LUA_TNIL && t != LUA_TSTRING)
+        luaL_error(L, "option '%s' must be a string", key);
+    return lua_tostring(L, -1);
+}
+
 /* Appends s percent-encoded: all but RFC 3986's unreserved characters. */
-static void client_add_urlenc(luaL_Buffer *b, const char *s)
+void client_add_urlenc(luaL_Buffer *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
@@ -183,7 +176,7 @@ static void client_add_urlenc(luaL_Buffer *b, const char *s)
 
 /* Pushes "/containers/<id><suffix>" with the id escaped; the string stays
  * on the stack until the request has copied it. */
-static const char *client_container_path(lua_State *L, const char *id, const char *suffix)
+const char *client_container_path(lua_State *L, const char *id, const char *suffix)
 {
     luaL_Buffer b;
     luaL_buffinit(L, &b);
@@ -194,98 +187,40 @@ static const char *client_container_path(lua_State *L, const char *id, const cha
     return lua_tostring(L, -1);
 }
 
-/* ---- pushers ---- */
+typedef const char *(*client_rename_fn)(const char *key, const char *value);
 
-static int client_push_true(lua_State *L, client *c, engine_reply *r)
+/* Adds the string or list of strings on top to vals; NULL or why not. */
+static const char *client_filter_values(lua_State *L, cJSON *vals, const char *key, client_rename_fn rename)
 {
-    (void)c;
-    (void)r;
-    lua_pushboolean(L, 1);
-    return 1;
-}
-
-static int client_push_json(lua_State *L, client *c, engine_reply *r)
-{
-    (void)c;
-    json_push(L, r->json);
-    return 1;
-}
-
-/* Raises a protocol error: the engine's answer had the wrong shape. */
-static int client_bad_shape(lua_State *L, client *c, engine_reply *r, const char *what)
-{
-    r->kind = ERR_PROTOCOL;
-    snprintf(r->message, sizeof r->message, "%s answered %s", c->eng.ep.display, what);
-    return client_raise(L, r);
-}
-
-static int client_push_container(lua_State *L, client *c, engine_reply *r)
-{
-    if (!cJSON_IsObject(r->json))
-        return client_bad_shape(L, c, r, "an inspect with something that is not an object");
-    cJSON *doc = r->json;
-    r->json = NULL; /* the model owns it now */
-    model_push_container(L, doc, c->eng.runtime, NULL);
-    return 1;
-}
-
-static int client_push_container_list(lua_State *L, client *c, engine_reply *r)
-{
-    if (!cJSON_IsArray(r->json))
-        return client_bad_shape(L, c, r, "a container list with something that is not a list");
-    model_push_container_list(L, r->json, c->eng.runtime, NULL);
-    return 1;
-}
-
-/* libpod answers DELETE with a list of reports whose Err says what failed. */
-static int client_push_removed(lua_State *L, client *c, engine_reply *r)
-{
-    const cJSON *rep, *reports = cJSON_IsArray(r->json) ? r->json : NULL;
-    cJSON_ArrayForEach(rep, reports) {
-        const cJSON *err = cJSON_GetObjectItemCaseSensitive(rep, "Err");
-        if (cJSON_IsString(err) && err->valuestring[0]) {
-            r->kind = ERR_API;
-            snprintf(r->message, sizeof r->message, "%s (from %s)", err->valuestring, engine_runtime_name(c->eng.runtime));
-            return client_raise(L, r);
-        }
+    if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER) {
+        const char *v = lua_tostring(L, -1);
+        cJSON_AddItemToArray(vals, cJSON_CreateString(rename ? rename(key, v) : v));
+        return NULL;
     }
-    return client_push_true(L, c, r);
-}
-
-/* ---- methods ---- */
-
-/* client:ping() -> true; raises when the engine does not answer. */
-static int client_l_ping(lua_State *L)
-{
-    client_check(L);
-    engine_request rq = {.method = "GET", .path = "/_ping", .flags = ENGINE_UNVERSIONED | ENGINE_TEXT};
-    return client_request(L, "ping", &rq, client_push_true);
-}
-
-/* client:get_version() -> the engine's /version answer as a table. */
-static int client_l_get_version(lua_State *L)
-{
-    client_check(L);
-    engine_request rq = {.method = "GET", .path = "/version", .flags = ENGINE_UNVERSIONED};
-    return client_request(L, "get_version", &rq, client_push_json);
-}
-
-/* client:get_system_info() -> the engine's /info answer as a table. */
-static int client_l_get_system_info(lua_State *L)
-{
-    client_check(L);
-    engine_request rq = {.method = "GET", .path = "/info"};
-    return client_request(L, "get_system_info", &rq, client_push_json);
+    if (!lua_istable(L, -1))
+        return "a filter must be a string or a list of strings";
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1, i);
+        const char *bad = lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER
+                              ? client_filter_values(L, vals, key, rename)
+                              : "filter values must be strings";
+        lua_pop(L, 1);
+        if (bad)
+            return bad;
+    }
+    return NULL;
 }
 
 /* filters = { label = {"a=b"} | "a=b", name = {...}, status = "running" }
  * becomes the engines' JSON map of string lists, pushed as a string (or
  * nothing pushed and NULL when there are no filters). */
-static const char *client_filters_json(lua_State *L, int opts)
+const char *client_filters_json(lua_State *L, int opts, client_rename_fn rename)
 {
-    if (!client_opts(L, opts) || lua_getfield(L, opts, "filters") == LUA_TNIL) {
-        if (client_opts(L, opts))
-            lua_pop(L, 1);
+    if (!client_opts(L, opts))
+        return NULL;
+    if (lua_getfield(L, opts, "filters") == LUA_TNIL) {
+        lua_pop(L, 1);
         return NULL;
     }
     luaL_argcheck(L, lua_istable(L, -1), opts, "filters must be a table");
@@ -293,24 +228,10 @@ static const char *client_filters_json(lua_State *L, int opts)
     const char *bad = NULL;
     lua_pushnil(L);
     while (!bad && lua_next(L, -2)) {
-        cJSON *vals = lua_type(L, -2) == LUA_TSTRING ? cJSON_AddArrayToObject(map, lua_tostring(L, -2)) : NULL;
-        if (!vals) {
+        if (lua_type(L, -2) != LUA_TSTRING)
             bad = "filter names must be strings";
-        } else if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER) {
-            cJSON_AddItemToArray(vals, cJSON_CreateString(lua_tostring(L, -1)));
-        } else if (lua_istable(L, -1)) {
-            lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
-            for (lua_Integer i = 1; i <= n && !bad; i++) {
-                lua_rawgeti(L, -1, i);
-                if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)
-                    cJSON_AddItemToArray(vals, cJSON_CreateString(lua_tostring(L, -1)));
-                else
-                    bad = "filter values must be strings";
-                lua_pop(L, 1);
-            }
-        } else {
-            bad = "a filter must be a string or a list of strings";
-        }
+        else
+            bad = client_filter_values(L, cJSON_AddArrayToObject(map, lua_tostring(L, -2)), lua_tostring(L, -2), rename);
         lua_pop(L, 1);
     }
     char *text = bad ? NULL : cJSON_PrintUnformatted(map);
@@ -325,113 +246,51 @@ static const char *client_filters_json(lua_State *L, int opts)
     return lua_tostring(L, -1);
 }
 
-/* client:list_containers{ all = false, limit = n, filters = {...} } -> { Container } */
-static int client_l_list_containers(lua_State *L)
-{
-    client_check(L);
-    int all = client_opt_bool(L, 2, "all", 0);
-    lua_Number limit = client_opt_num(L, 2, "limit", 0);
-    const char *filters = client_filters_json(L, 2);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    luaL_addstring(&b, all ? "/containers/json?all=true" : "/containers/json?all=false");
-    if (limit > 0) {
-        char num[32];
-        snprintf(num, sizeof num, "&limit=%ld", (long)limit);
-        luaL_addstring(&b, num);
-    }
-    if (filters) {
-        luaL_addstring(&b, "&filters=");
-        client_add_urlenc(&b, filters);
-    }
-    luaL_pushresult(&b);
-    engine_request rq = {.method = "GET", .path = lua_tostring(L, -1)};
-    return client_request(L, "list_containers", &rq, client_push_container_list);
-}
-
-/* client:get_container(id_or_name) -> Container (the full inspect in .raw) */
-static int client_l_get_container(lua_State *L)
-{
-    client_check(L);
-    engine_request rq = {.method = "GET", .path = client_container_path(L, client_check_id(L, 2), "/json")};
-    return client_request(L, "get_container", &rq, client_push_container);
-}
-
-/* client:start_container(id) -> true (also when it was already running) */
-static int client_l_start_container(lua_State *L)
-{
-    client_check(L);
-    engine_request rq = {.method = "POST", .path = client_container_path(L, client_check_id(L, 2), "/start")};
-    return client_request(L, "start_container", &rq, client_push_true);
-}
-
 /* The engine waits up to `timeout` seconds before killing: the request
  * must be allowed longer than that. */
-static long client_grace_ms(client *c, lua_Number secs)
+long client_grace_ms(client *c, lua_Number secs)
 {
     long ms = (long)(secs * 1000) + 15000;
     return ms > c->eng.request_timeout_ms ? ms : c->eng.request_timeout_ms;
 }
 
-static int client_stop_or_restart(lua_State *L, const char *what, const char *verb)
+/* ---- pushers ---- */
+
+int client_push_true(lua_State *L, client *c, engine_reply *r)
 {
-    client *c = client_check(L);
-    const char *id = client_check_id(L, 2);
-    lua_Number t = client_opt_num(L, 3, "timeout", 10);
-    luaL_argcheck(L, t >= 0 && t < 1e6, 3, "timeout must be a number of seconds >= 0");
-    /* libpod's stop says "timeout", everything else "t" */
-    int libpod_stop = c->eng.runtime == RUNTIME_PODMAN && strcmp(verb, "/stop") == 0;
-    char suffix[64];
-    snprintf(suffix, sizeof suffix, "%s?%s=%ld", verb, libpod_stop ? "timeout" : "t", (long)ceil(t));
-    engine_request rq = {.method = "POST", .path = client_container_path(L, id, suffix),
-                         .timeout_ms = client_grace_ms(c, t)};
-    return client_request(L, what, &rq, client_push_true);
+    (void)c;
+    (void)r;
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
-/* client:stop_container(id, { timeout = 10 }) -> true (also when already stopped) */
-static int client_l_stop_container(lua_State *L)
+int client_push_json(lua_State *L, client *c, engine_reply *r)
 {
-    return client_stop_or_restart(L, "stop_container", "/stop");
+    (void)c;
+    json_push(L, r->json);
+    return 1;
 }
 
-/* client:restart_container(id, { timeout = 10 }) -> true */
-static int client_l_restart_container(lua_State *L)
+/* Raises a protocol error: the engine's answer had the wrong shape. */
+int client_bad_shape(lua_State *L, client *c, engine_reply *r, const char *what)
 {
-    return client_stop_or_restart(L, "restart_container", "/restart");
+    r->kind = ERR_PROTOCOL;
+    snprintf(r->message, sizeof r->message, "%s answered %s", c->eng.ep.display, what);
+    return client_raise(L, r);
 }
 
-/* client:remove_container(id, { force = false, volumes = false }) -> true */
-static int client_l_remove_container(lua_State *L)
-{
-    client *c = client_check(L);
-    const char *id = client_check_id(L, 2);
-    int force = client_opt_bool(L, 3, "force", 0);
-    int volumes = client_opt_bool(L, 3, "volumes", 0);
-    char suffix[64];
-    snprintf(suffix, sizeof suffix, "?force=%s&v=%s", force ? "true" : "false", volumes ? "true" : "false");
-    engine_request rq = {.method = "DELETE", .path = client_container_path(L, id, suffix),
-                         .timeout_ms = client_grace_ms(c, 10)};
-    return client_request(L, "remove_container", &rq, client_push_removed);
-}
+/* ---- methods ---- */
 
 /* client:close(): later calls raise. Safe to call twice. */
 static int client_l_close(lua_State *L)
 {
     client *c = luaL_checkudata(L, 1, CLIENT_MT);
     c->closed = 1;
+    engine_disconnect(&c->eng); /* an ssh tunnel's child goes now, not at collection */
     return 0;
 }
 
 static const luaL_Reg client_methods[] = {
-    {"ping", client_l_ping},
-    {"get_version", client_l_get_version},
-    {"get_system_info", client_l_get_system_info},
-    {"list_containers", client_l_list_containers},
-    {"get_container", client_l_get_container},
-    {"start_container", client_l_start_container},
-    {"stop_container", client_l_stop_container},
-    {"restart_container", client_l_restart_container},
-    {"remove_container", client_l_remove_container},
     {"close", client_l_close},
     {NULL, NULL},
 };
@@ -474,6 +333,8 @@ static int client_l_gc(lua_State *L)
 {
     client *c = luaL_checkudata(L, 1, CLIENT_MT);
     engine_clear(&c->eng);
+    free(c->cpu_cache);
+    c->cpu_cache = NULL;
     return 0;
 }
 
@@ -482,7 +343,7 @@ static int client_l_gc(lua_State *L)
 static const char *const client_config_keys[] = {
     "socket_path", "remote_url", "api_version", "username", "password", "identity_file",
     "tls_ca", "tls_cert", "tls_key", "tls_verify", "auto_detect", "fallback_to_docker",
-    "use_cli_fallback", "start_service", "connect_timeout", "request_timeout", NULL,
+    "use_cli_fallback", "start_service", "connect_timeout", "request_timeout", "ssh_options", NULL,
 };
 
 static char *client_cfg_str(lua_State *L, int idx, const char *key)
@@ -495,6 +356,30 @@ static char *client_cfg_str(lua_State *L, int idx, const char *key)
         luaL_error(L, "config.%s must be a string", key);
     lua_pop(L, 1);
     return v;
+}
+
+/* config.ssh_options = { "UserKnownHostsFile=/x", ... }: each is one value
+ * of ssh's -o. Stored as it goes, so a Lua error frees what was taken. */
+static void client_cfg_ssh_options(lua_State *L, int idx, engine_config *cfg)
+{
+    int t = lua_getfield(L, idx, "ssh_options");
+    lua_Integer n = t == LUA_TTABLE ? (lua_Integer)lua_rawlen(L, -1) : 0;
+    if (t != LUA_TNIL && (t != LUA_TTABLE || n > 24))
+        luaL_error(L, "config.ssh_options must be a list of at most 24 strings like \"Key=value\"");
+    if (t == LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (!(cfg->ssh_options = calloc((size_t)n + 1, sizeof *cfg->ssh_options)))
+        luaL_error(L, "out of memory");
+    for (lua_Integer i = 1; i <= n; i++) {
+        if (lua_rawgeti(L, -1, i) != LUA_TSTRING || !*lua_tostring(L, -1))
+            luaL_error(L, "config.ssh_options[%d] must be a non-empty string like \"Key=value\"", (int)i);
+        if (!(cfg->ssh_options[i - 1] = strdup(lua_tostring(L, -1))))
+            luaL_error(L, "out of memory");
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
 }
 
 static void client_parse_config(lua_State *L, int idx, engine_config *cfg)
@@ -516,6 +401,14 @@ static void client_parse_config(lua_State *L, int idx, engine_config *cfg)
     cfg->socket_path = client_cfg_str(L, idx, "socket_path");
     cfg->remote_url = client_cfg_str(L, idx, "remote_url");
     cfg->api_version = client_cfg_str(L, idx, "api_version");
+    cfg->username = client_cfg_str(L, idx, "username");
+    cfg->password = client_cfg_str(L, idx, "password");
+    cfg->identity_file = client_cfg_str(L, idx, "identity_file");
+    cfg->tls_ca = client_cfg_str(L, idx, "tls_ca");
+    cfg->tls_cert = client_cfg_str(L, idx, "tls_cert");
+    cfg->tls_key = client_cfg_str(L, idx, "tls_key");
+    cfg->tls_verify = client_opt_bool(L, idx, "tls_verify", -1);
+    client_cfg_ssh_options(L, idx, cfg);
     cfg->auto_detect = client_opt_bool(L, idx, "auto_detect", cfg->auto_detect);
     cfg->fallback_to_docker = client_opt_bool(L, idx, "fallback_to_docker", cfg->fallback_to_docker);
     cfg->use_cli_fallback = client_opt_bool(L, idx, "use_cli_fallback", cfg->use_cli_fallback);
@@ -583,6 +476,9 @@ void client_register(lua_State *L)
 
     luaL_newmetatable(L, CLIENT_MT);
     luaL_newlib(L, client_methods);
+    luaL_setfuncs(L, client_system_methods, 0);
+    luaL_setfuncs(L, client_container_methods, 0);
+    luaL_setfuncs(L, client_stream_methods, 0);
     lua_setfield(L, -2, "methods");
     lua_pushcfunction(L, client_l_index);
     lua_setfield(L, -2, "__index");

@@ -18,6 +18,9 @@
 /* libpod's API versions follow Podman's; 3.x is the oldest moonpod speaks. */
 #define LIBPOD_API_MIN_MAJOR 3
 
+/* What an error answer to a stream may say, kept for its message. */
+#define ENGINE_MAX_ERROR_BODY 65536
+
 struct engine_op {
     engine *e;
     http_req *req;
@@ -25,6 +28,11 @@ struct engine_op {
     engine_done_fn done;
     void *ud;
     int flags;
+    /* streams only */
+    http_data_fn on_data;
+    void *data_ud;
+    long status;
+    buf error_body;
     /* connect only */
     endpoint_list cands;
     size_t next;
@@ -32,6 +40,7 @@ struct engine_op {
     buf tried;
     engine_errkind last_kind;
     char last_msg[512];
+    long last_status;       /* e.g. 401: the status survives into the error */
 };
 
 const char *engine_errkind_name(engine_errkind k)
@@ -63,6 +72,7 @@ void engine_config_defaults(engine_config *c)
     c->start_service = 1;
     c->connect_timeout = 10.0;
     c->request_timeout = 30.0;
+    c->tls_verify = -1;
 }
 
 void engine_config_clear(engine_config *c)
@@ -70,17 +80,42 @@ void engine_config_clear(engine_config *c)
     free(c->socket_path);
     free(c->remote_url);
     free(c->api_version);
+    free(c->username);
+    free(c->password);
+    free(c->tls_ca);
+    free(c->tls_cert);
+    free(c->tls_key);
+    free(c->identity_file);
+    for (size_t i = 0; c->ssh_options && c->ssh_options[i]; i++)
+        free(c->ssh_options[i]);
+    free(c->ssh_options);
     memset(c, 0, sizeof *c);
+}
+
+/* Kills the ssh child of an ssh:// engine, if any; the connect that waited
+ * for it (if any) is no longer told about it. */
+static void engine_stop_tunnel(engine *e)
+{
+    tunnel_stop(e->tunnel);
+    e->tunnel = NULL;
+    e->tunnel_wait = NULL;
+}
+
+void engine_disconnect(engine *e)
+{
+    engine_stop_tunnel(e);
 }
 
 void engine_clear(engine *e)
 {
+    engine_stop_tunnel(e);
     endpoint_clear(&e->ep);
     memset(e, 0, sizeof *e);
 }
 
 static void engine_op_free(engine_op *op)
 {
+    buf_free(&op->error_body);
     endpoint_list_free(&op->cands);
     free(op->want_version);
     buf_free(&op->tried);
@@ -125,9 +160,107 @@ static void engine_excerpt(const char *body, size_t len, char *out, size_t outle
     out[j < outlen ? j : outlen - 1] = '\0';
 }
 
+/* A 401 comes from whatever checks the credentials (a proxy in front of the
+ * engine, usually, with an HTML body): say what it means. */
+static void engine_map_auth(const engine *e, const http_result *res, engine_reply *r)
+{
+    const char *who = e->ep.display ? e->ep.display : "the engine";
+    if (e->ep.username)
+        engine_fail(r, ERR_API, 401, "authentication failed at %s: the username and password given for '%s' "
+                    "were refused (HTTP 401)", who, e->ep.username);
+    else
+        engine_fail(r, ERR_API, 401, "authentication failed at %s: it wants a username and password "
+                    "(HTTP 401); set username and password in the config", who);
+    r->json = cJSON_ParseWithLength(res->body, res->body_len);
+}
+
+/* Over ssh://, a connection that fails is usually the tunnel's doing:
+ * ssh's own words say why. Returns 1 when it filled the reply. */
+static int engine_map_ssh(const engine *e, const http_result *res, engine_reply *r)
+{
+    const char *who = e->ep.display;
+    int broken = res->code == CURLE_COULDNT_CONNECT || res->code == CURLE_GOT_NOTHING ||
+                 res->code == CURLE_RECV_ERROR || res->code == CURLE_SEND_ERROR;
+    if (e->ep.transport != TRANSPORT_SSH || !broken)
+        return 0;
+    if (!e->tunnel) {
+        engine_fail(r, ERR_CONNECTION, 0, "the ssh tunnel to %s is closed", who);
+        return 1;
+    }
+    const char *down = tunnel_failure(e->tunnel);
+    const char *said = tunnel_last_message(e->tunnel);
+    if (down)
+        engine_fail(r, ERR_CONNECTION, 0, "the ssh tunnel to %s is down: %s", who, down);
+    else if (said[0])
+        engine_fail(r, ERR_CONNECTION, 0, "%s closed the connection without answering (ssh says: %s%s)", who, said,
+                    strstr(said, "open failed") ? "; is the engine's socket at that path on the remote host?" : "");
+    return down || said[0];
+}
+
+/* TLS failures told apart: the user must know whether the server's
+ * certificate, their CA file or their own certificate is at fault.
+ * Returns 1 when it filled the reply. */
+static int engine_map_tls(const engine *e, const http_result *res, engine_reply *r)
+{
+    const char *who = e->ep.display;
+    const char *why = *res->error ? res->error : curl_easy_strerror(res->code);
+    const endpoint_tls *tls = &e->ep.tls;
+    const char *no_cert = tls->cert ? "" : " (the server may want a client certificate: set tls_cert and tls_key)";
+    if (e->ep.transport != TRANSPORT_TLS)
+        return 0;
+    switch (res->code) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+        engine_fail(r, ERR_CONNECTION, 0, "TLS certificate verification failed for %s: %s (the server's "
+                    "certificate does not check out against %s; tls_verify = false skips the check, insecurely)",
+                    who, why, tls->ca ? tls->ca : "the system's CAs (set tls_ca or DOCKER_CERT_PATH)");
+        return 1;
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+        engine_fail(r, ERR_CONNECTION, 0, "TLS: cannot use the CA file %s for %s: %s", tls->ca ? tls->ca : "(default)",
+                    who, why);
+        return 1;
+    case CURLE_SSL_CERTPROBLEM:
+        engine_fail(r, ERR_CONNECTION, 0, "TLS: cannot use the client certificate %s with key %s for %s: %s",
+                    tls->cert ? tls->cert : "(none)", tls->key ? tls->key : "(none)", who, why);
+        return 1;
+    case CURLE_SSL_CONNECT_ERROR:
+        engine_fail(r, ERR_CONNECTION, 0, "TLS handshake with %s failed: %s%s", who, why,
+                    strstr(why, "wrong version number") ? " (is that a TLS port?)" : no_cert);
+        return 1;
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_USE_SSL_FAILED:
+        engine_fail(r, ERR_CONNECTION, 0, "TLS error with %s: %s", who, why);
+        return 1;
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+        /* TLS 1.3 servers judge the client's certificate after the
+         * handshake: the refusal arrives as an alert on the first read,
+         * or, when the reset comes with it, as a bare poll error */
+        if (strstr(why, "alert"))
+            engine_fail(r, ERR_CONNECTION, 0, "the TLS server %s refused the connection: %s%s", who, why, no_cert);
+        else
+            engine_fail(r, ERR_CONNECTION, 0, "the TLS connection to %s broke before the response was complete (%s)%s",
+                        who, why, no_cert);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 static void engine_map_transport(const engine *e, const http_result *res, engine_reply *r)
 {
     const char *who = e->ep.display ? e->ep.display : "the engine";
+    if (res->code == CURLE_OK && res->status == 401)
+        return engine_map_auth(e, res, r);
+    if (engine_map_ssh(e, res, r) || engine_map_tls(e, res, r))
+        return;
     switch (res->code) {
     case CURLE_COULDNT_CONNECT:
         if (res->os_errno == ENOENT)
@@ -183,14 +316,24 @@ static void engine_map_status(const engine *e, const http_result *res, engine_re
         text = res->body_len ? excerpt : "no details";
     }
     /* libpod answers some conflicts with a 500 whose "cause" says what it is */
+    static const struct { const char *cause; engine_errkind kind; } causes[] = {
+        {"container state improper", ERR_CONFLICT},
+        {"that name is already in use", ERR_CONFLICT},
+        {"no such container", ERR_NOT_FOUND},
+        {"no such pod", ERR_NOT_FOUND},
+        {"image not known", ERR_NOT_FOUND},
+    };
     const char *cause = engine_str(body, "cause");
     engine_errkind kind = ERR_API;
     if (res->status == 404)
         kind = ERR_NOT_FOUND;
-    else if (res->status == 409 || (cause && strcmp(cause, "container state improper") == 0))
+    else if (res->status == 409)
         kind = ERR_CONFLICT;
     else if (res->status == 501)
         kind = ERR_UNSUPPORTED;
+    for (size_t i = 0; cause && kind == ERR_API && i < sizeof causes / sizeof causes[0]; i++)
+        if (strcmp(cause, causes[i].cause) == 0)
+            kind = causes[i].kind;
     engine_fail(r, kind, res->status, "%s (HTTP %ld from %s)", text, res->status, engine_runtime_name(e->runtime));
     r->json = body;
 }
@@ -222,7 +365,7 @@ static void engine_map_body(const engine *e, const http_result *res, int flags, 
 
 static void engine_map(const engine *e, const http_result *res, int flags, engine_reply *r)
 {
-    if (res->code != CURLE_OK)
+    if (res->code != CURLE_OK || res->status == 401)
         engine_map_transport(e, res, r);
     else if (res->status >= 400)
         engine_map_status(e, res, r);
@@ -234,10 +377,32 @@ static void engine_map(const engine *e, const http_result *res, int flags, engin
 
 /* ---- requests ---- */
 
+/* A stream's body: the engine's explanation when the answer is an error,
+ * the caller's data otherwise. */
+static int engine_on_data(const char *p, size_t n, void *ud)
+{
+    engine_op *op = ud;
+    if (op->status == 0)
+        op->status = http_status(op->req);
+    if (op->status >= 300) {
+        if (op->error_body.len + n <= ENGINE_MAX_ERROR_BODY)
+            buf_add(&op->error_body, p, n);
+        return HTTP_DATA_OK;
+    }
+    return op->on_data(p, n, op->data_ud);
+}
+
 static void engine_on_http_done(const http_result *res, void *ud)
 {
     engine_op *op = ud;
+    http_result streamed;
     op->req = NULL;
+    if (op->on_data && op->error_body.len) {
+        streamed = *res;
+        streamed.body = buf_str(&op->error_body);
+        streamed.body_len = op->error_body.len;
+        res = &streamed;
+    }
     engine_map(op->e, res, op->flags, op->reply);
     engine_done_fn done = op->done;
     void *dud = op->ud;
@@ -252,7 +417,9 @@ static http_req *engine_start_http(engine_op *op, const engine_request *rq, http
     char err[256];
     buf_init(&url);
     buf_puts(&url, e->ep.base_url);
-    if (!(rq->flags & ENGINE_UNVERSIONED))
+    if (rq->flags & ENGINE_COMPAT)
+        buf_puts(&url, e->compat_prefix);
+    else if (!(rq->flags & ENGINE_UNVERSIONED))
         buf_puts(&url, e->prefix);
     buf_puts(&url, rq->path);
     if (!buf_str(&url)) {
@@ -262,14 +429,26 @@ static http_req *engine_start_http(engine_op *op, const engine_request *rq, http
     http_opts o = {
         .method = rq->method,
         .url = buf_str(&url),
-        .unix_socket = e->ep.transport == TRANSPORT_UNIX ? e->ep.socket_path : NULL,
+        /* unix, and ssh:// through its tunnel's local socket */
+        .unix_socket = e->ep.socket_path,
         .body = rq->body,
         .body_len = rq->body_len,
         .connect_timeout_ms = e->connect_timeout_ms,
-        .timeout_ms = rq->timeout_ms ? rq->timeout_ms : e->request_timeout_ms,
+        .timeout_ms = rq->timeout_ms > 0 ? rq->timeout_ms : rq->timeout_ms < 0 ? 0 : e->request_timeout_ms,
         .on_done = cb,
         .ud = op,
+        .tls_ca = e->ep.tls.ca,
+        .tls_cert = e->ep.tls.cert,
+        .tls_key = e->ep.tls.key,
+        .tls_insecure = e->ep.transport == TRANSPORT_TLS && !e->ep.tls.verify,
+        .username = e->ep.username,
+        .password = e->ep.password,
     };
+    if (rq->flags & ENGINE_STREAM) {
+        /* a stream may be silent for hours: only connecting has a deadline */
+        o.timeout_ms = rq->timeout_ms > 0 ? rq->timeout_ms : 0;
+        o.on_data = engine_on_data;
+    }
     log_debug("%s %s", o.method ? o.method : "GET", o.url);
     http_req *req = http_start(&o, err, sizeof err);
     if (!req)
@@ -291,6 +470,10 @@ engine_op *engine_call(engine *e, const engine_request *rq, engine_reply *reply,
     op->done = done;
     op->ud = ud;
     op->flags = rq->flags;
+    if (rq->flags & ENGINE_STREAM) {
+        op->on_data = rq->on_data;
+        op->data_ud = rq->data_ud;
+    }
     op->req = engine_start_http(op, rq, engine_on_http_done);
     if (!op->req) {
         engine_op_free(op);
@@ -303,8 +486,16 @@ void engine_cancel(engine_op *op)
 {
     if (!op)
         return;
+    if (op->e && op->e->tunnel_wait == op)
+        engine_stop_tunnel(op->e); /* its ready callback would find op freed */
     http_cancel(op->req);
     engine_op_free(op);
+}
+
+void engine_resume(engine_op *op)
+{
+    if (op && op->req)
+        http_resume(op->req);
 }
 
 /* ---- version negotiation ----
@@ -319,6 +510,7 @@ void engine_cancel(engine_op *op)
 typedef struct engine_facts {
     int podman;
     const char *api;       /* the newest API version the engine speaks */
+    const char *compat;    /* Podman: the Docker API version it also speaks */
     const char *server;    /* the engine's own version, or NULL */
 } engine_facts;
 
@@ -349,6 +541,13 @@ static int engine_negotiate_podman(engine *e, const engine_facts *f, const char 
     e->runtime = RUNTIME_PODMAN;
     snprintf(e->api_version, sizeof e->api_version, "%s", chosen);
     snprintf(e->prefix, sizeof e->prefix, "/v%s/libpod", chosen);
+    /* Podman's Docker-compatible API, for the few calls where Docker's
+     * semantics are the ones moonpod promises (wait conditions, create) */
+    int cmaj, cmin;
+    if (engine_parse_version(f->compat, &cmaj, &cmin) != 0 || cmaj != 1 || cmin < DOCKER_API_MIN_MINOR)
+        cmaj = 1, cmin = 41;
+    snprintf(e->compat_prefix, sizeof e->compat_prefix, "/v%d.%d", cmaj,
+             cmin > DOCKER_API_MAX_MINOR ? DOCKER_API_MAX_MINOR : cmin);
     snprintf(e->server_version, sizeof e->server_version, "%s", f->server ? f->server : f->api);
     return 0;
 }
@@ -370,6 +569,7 @@ static int engine_negotiate_docker(engine *e, const engine_facts *f, const char 
     e->runtime = RUNTIME_DOCKER;
     snprintf(e->api_version, sizeof e->api_version, "%d.%d", major, minor);
     snprintf(e->prefix, sizeof e->prefix, "/v%d.%d", major, minor);
+    snprintf(e->compat_prefix, sizeof e->compat_prefix, "/v%d.%d", major, minor);
     snprintf(e->server_version, sizeof e->server_version, "%s", f->server ? f->server : "unknown");
     return 0;
 }
@@ -396,6 +596,7 @@ static int engine_facts_from_ping(const http_result *res, engine_facts *f, char 
     const char *docker = http_header(res, "Api-Version");
     f->podman = libpod != NULL;
     f->api = libpod ? libpod : docker;
+    f->compat = docker;
     f->server = engine_server_version(http_header(res, "Server"), server, len);
     return f->api != NULL;
 }
@@ -412,6 +613,7 @@ static int engine_facts_from_version(const cJSON *v, engine_facts *f)
             f->podman = 1;
             f->api = engine_str(cJSON_GetObjectItemCaseSensitive(c, "Details"), "APIVersion");
             f->server = engine_str(c, "Version");
+            f->compat = engine_str(v, "ApiVersion");
             if (!f->api)
                 f->api = f->server;
             return f->api != NULL;
@@ -451,6 +653,7 @@ static void engine_candidate_failed(engine_op *op)
     log_debug("skipping %s (%s): %s", e->ep.display, e->ep.source, r->message);
     buf_printf(&op->tried, "%s%s (%s): %s", op->tried.len ? "; " : "", e->ep.display, e->ep.source, r->message);
     op->last_kind = r->kind;
+    op->last_status = r->status;
     snprintf(op->last_msg, sizeof op->last_msg, "%s", r->message);
     engine_reply_clear(r);
     endpoint_clear(&e->ep);
@@ -502,7 +705,7 @@ static void engine_connect_exhausted(engine_op *op)
     engine_reply *r = op->reply;
     if (op->cands.n == 1 && op->tried.len) {
         /* one place was named: its own failure is the whole story */
-        engine_fail(r, op->last_kind, 0, "%s", op->last_msg);
+        engine_fail(r, op->last_kind, op->last_status, "%s", op->last_msg);
     } else if (op->cands.n == 0) {
         engine_fail(r, ERR_CONNECTION, 0, "no container engine found (looked at: %s)",
                     op->cands.skipped[0] ? op->cands.skipped : "nothing: auto_detect is off");
@@ -513,15 +716,54 @@ static void engine_connect_exhausted(engine_op *op)
     }
 }
 
+static const engine_request engine_ping = {
+    .method = "GET", .path = "/_ping", .flags = ENGINE_UNVERSIONED | ENGINE_TEXT,
+};
+
+/* The ssh child of an ssh:// candidate is up, or not: ask the engine at
+ * the other end, or try the next candidate. */
+static void engine_on_tunnel(void *ud, tunnel_result result, const char *message)
+{
+    engine_op *op = ud;
+    engine *e = op->e;
+    e->tunnel_wait = NULL;
+    if (result == TUNNEL_READY) {
+        e->ep.socket_path = strdup(tunnel_socket(e->tunnel));
+        if (e->ep.socket_path && (op->req = engine_start_http(op, &engine_ping, engine_on_ping)))
+            return;
+        if (!e->ep.socket_path)
+            engine_fail(op->reply, ERR_PROTOCOL, 0, "out of memory");
+    } else {
+        engine_fail(op->reply, result == TUNNEL_TIMED_OUT ? ERR_TIMEOUT : ERR_CONNECTION, 0, "%s", message);
+    }
+    engine_candidate_failed(op);
+}
+
+/* Starts asking the candidate in op->e->ep: at once, or once its ssh
+ * tunnel is up. Returns 0 (reply filled) when that can't start. */
+static int engine_try_candidate(engine_op *op)
+{
+    engine *e = op->e;
+    char err[512];
+    if (e->ep.transport != TRANSPORT_SSH)
+        return (op->req = engine_start_http(op, &engine_ping, engine_on_ping)) != NULL;
+    e->tunnel = tunnel_start(&e->ep.ssh, e->connect_timeout_ms, engine_on_tunnel, op, err, sizeof err);
+    if (!e->tunnel) {
+        engine_fail(op->reply, ERR_CONNECTION, 0, "%s", err);
+        return 0;
+    }
+    e->tunnel_wait = op;
+    return 1;
+}
+
 /* Asks the next candidate what it is. Returns 1 when a request is in
  * flight, 0 when none is left (the reply then says why). */
 static int engine_connect_next(engine_op *op)
 {
-    static const engine_request ping = {.method = "GET", .path = "/_ping", .flags = ENGINE_UNVERSIONED | ENGINE_TEXT};
     while (op->next < op->cands.n) {
+        engine_stop_tunnel(op->e); /* the previous candidate's */
         endpoint_move(&op->e->ep, &op->cands.items[op->next++]);
-        op->req = engine_start_http(op, &ping, engine_on_ping);
-        if (op->req)
+        if (engine_try_candidate(op))
             return 1;
         buf_printf(&op->tried, "%s%s: %s", op->tried.len ? "; " : "", op->e->ep.display, op->reply->message);
         op->last_kind = op->reply->kind;
@@ -529,6 +771,7 @@ static int engine_connect_next(engine_op *op)
         engine_reply_clear(op->reply);
         endpoint_clear(&op->e->ep);
     }
+    engine_stop_tunnel(op->e);
     engine_connect_exhausted(op);
     return 0;
 }
@@ -547,6 +790,14 @@ engine_op *engine_connect(engine *e, const engine_config *cfg, engine_reply *rep
         .remote_url = cfg->remote_url,
         .auto_detect = cfg->auto_detect,
         .fallback_to_docker = cfg->fallback_to_docker,
+        .username = cfg->username,
+        .password = cfg->password,
+        .tls_ca = cfg->tls_ca,
+        .tls_cert = cfg->tls_cert,
+        .tls_key = cfg->tls_key,
+        .tls_verify = cfg->tls_verify,
+        .identity_file = cfg->identity_file,
+        .ssh_options = (const char *const *)cfg->ssh_options,
     };
     int rc = endpoint_candidates(&q, &op->cands, err, sizeof err);
     if (rc != 0) {

@@ -14,6 +14,7 @@
 
 #include "endpoint.h"
 #include "http.h"
+#include "tunnel.h"
 
 typedef enum { RUNTIME_PODMAN, RUNTIME_DOCKER } engine_runtime;
 
@@ -52,6 +53,12 @@ typedef struct engine_config {
     int start_service;
     double connect_timeout;  /* seconds */
     double request_timeout;
+    /* remote engines (see endpoint.h); NULL when not given */
+    char *username, *password;            /* HTTP basic auth for tcp/http/https */
+    char *tls_ca, *tls_cert, *tls_key;    /* PEM files; default: DOCKER_CERT_PATH's */
+    int tls_verify;                       /* 1, 0 (insecure), -1: not given (on) */
+    char *identity_file;                  /* ssh:// key */
+    char **ssh_options;                   /* extra ssh -o values, NULL-terminated */
 } engine_config;
 
 void engine_config_defaults(engine_config *c);
@@ -62,9 +69,12 @@ typedef struct engine {
     engine_runtime runtime;
     char api_version[32];    /* negotiated: "4.3.1" (libpod) or "1.41" (Docker) */
     char prefix[48];         /* "/v4.3.1/libpod" or "/v1.41" */
+    char compat_prefix[24];  /* the Docker-compatible API: "/v1.41" on both */
     char server_version[64]; /* the engine's own version, "4.3.1" or "20.10.24" */
     long connect_timeout_ms;
     long request_timeout_ms;
+    tunnel *tunnel;          /* ssh://: the ssh child the requests go through */
+    struct engine_op *tunnel_wait; /* the connect waiting for it to come up */
 } engine;
 
 const char *engine_runtime_name(engine_runtime r);
@@ -80,6 +90,8 @@ engine_op *engine_connect(engine *e, const engine_config *cfg, engine_reply *rep
 enum {
     ENGINE_UNVERSIONED = 1, /* path is from the root: /_ping, /version */
     ENGINE_TEXT = 2,        /* the success body is not JSON: keep it as text */
+    ENGINE_STREAM = 4,      /* a success body goes to on_data as it comes; no request timeout */
+    ENGINE_COMPAT = 8,      /* Docker's API on either engine (Podman serves it too) */
 };
 
 typedef struct engine_request {
@@ -88,7 +100,9 @@ typedef struct engine_request {
     const char *body;       /* JSON, or NULL */
     size_t body_len;
     int flags;
-    long timeout_ms;        /* 0: the engine's request timeout */
+    long timeout_ms;        /* 0: the engine's request timeout; < 0: none */
+    http_data_fn on_data;   /* ENGINE_STREAM: the body of a successful answer */
+    void *data_ud;
 } engine_request;
 
 /* Starts a request; on completion fills *reply and calls done(ud).
@@ -98,6 +112,14 @@ engine_op *engine_call(engine *e, const engine_request *req, engine_reply *reply
 /* Abandons an operation that has not completed; done is not called. */
 void engine_cancel(engine_op *op);
 
+/* Lets a stream whose on_data returned HTTP_DATA_PAUSE go on. */
+void engine_resume(engine_op *op);
+
 void engine_clear(engine *e);
+
+/* Lets go at once of what a connection holds outside the process (an ssh
+ * tunnel's child); later requests fail with a connection error.
+ * engine_clear does this too. */
+void engine_disconnect(engine *e);
 
 #endif

@@ -58,6 +58,26 @@ static int error_l_is_error(lua_State *L)
     return 1;
 }
 
+/* moonpod.error(kind, message, fields?) -> an error object like the
+ * engine calls raise, for Lua code that reports its own failures (e.g.
+ * moonpod.multi); `fields` are copied in (status_code, response_data, ...). */
+static int error_l_new(lua_State *L)
+{
+    const char *kind = luaL_checkstring(L, 1);
+    const char *message = luaL_checkstring(L, 2);
+    error_push(L, kind, 0, message);
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        lua_pushnil(L);
+        while (lua_next(L, 3)) {
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, -4);
+        }
+    }
+    return 1;
+}
+
 void error_register(lua_State *L)
 {
     luaL_newmetatable(L, ERROR_MT);
@@ -68,4 +88,6 @@ void error_register(lua_State *L)
     lua_pop(L, 1);
     lua_pushcfunction(L, error_l_is_error);
     lua_setfield(L, -2, "is_error");
+    lua_pushcfunction(L, error_l_new);
+    lua_setfield(L, -2, "error");
 }

@@ -15,7 +15,7 @@
 void error_push_reply(lua_State *L, const engine_reply *r);
 void error_push(lua_State *L, const char *kind, long status, const char *message);
 
-/* Creates the error metatable; adds is_error to the module table on top. */
+/* Creates the error metatable; adds is_error and error to the module table on top. */
 void error_register(lua_State *L);
 
 #endif

@@ -57,8 +57,9 @@ static void http_on_poll(uv_poll_t *h, int status, int events)
 {
     http_sock *s = h->data;
     int flags = 0, running;
+    /* on an error let curl read too: a TLS alert may be waiting there */
     if (status < 0)
-        flags = CURL_CSELECT_ERR;
+        flags = CURL_CSELECT_ERR | CURL_CSELECT_IN;
     if (events & UV_READABLE)
         flags |= CURL_CSELECT_IN;
     if (events & UV_WRITABLE)
@@ -213,8 +214,13 @@ static size_t http_write_cb(char *p, size_t size, size_t n, void *ud)
 {
     http_req *r = ud;
     size_t bytes = size * n;
-    if (r->on_data)
-        return r->on_data(p, bytes, r->ud) == 0 ? bytes : 0;
+    if (r->on_data) {
+        switch (r->on_data(p, bytes, r->ud)) {
+        case HTTP_DATA_OK: return bytes;
+        case HTTP_DATA_PAUSE: return CURL_WRITEFUNC_PAUSE;
+        default: return 0;
+        }
+    }
     if (r->len + bytes > r->max) {
         r->too_large = 1;
         return 0;
@@ -270,6 +276,30 @@ static void http_check_done(void)
     }
 }
 
+/* What a remote engine needs: TLS material and basic auth. curl keys its
+ * connection pool on these too, so a pooled connection is only reused by
+ * requests with the same ones. */
+static int http_setup_remote(CURL *e, const http_opts *o)
+{
+    int bad = 0;
+    if (o->tls_ca)
+        bad |= curl_easy_setopt(e, CURLOPT_CAINFO, o->tls_ca) != CURLE_OK;
+    if (o->tls_cert)
+        bad |= curl_easy_setopt(e, CURLOPT_SSLCERT, o->tls_cert) != CURLE_OK;
+    if (o->tls_key)
+        bad |= curl_easy_setopt(e, CURLOPT_SSLKEY, o->tls_key) != CURLE_OK;
+    if (o->tls_insecure) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (o->username) {
+        bad |= curl_easy_setopt(e, CURLOPT_USERNAME, o->username) != CURLE_OK;
+        bad |= curl_easy_setopt(e, CURLOPT_PASSWORD, o->password ? o->password : "") != CURLE_OK;
+        curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+    }
+    return bad;
+}
+
 static int http_setup(http_req *r, const http_opts *o)
 {
     CURL *e = r->easy;
@@ -292,6 +322,7 @@ static int http_setup(http_req *r, const http_opts *o)
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
     if (o->timeout_ms > 0)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+    bad |= http_setup_remote(e, o);
 
     const char *method = o->method ? o->method : "GET";
     if (o->body || strcmp(method, "POST") == 0) {
@@ -355,6 +386,11 @@ long http_status(http_req *r)
     long status = 0;
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
     return status;
+}
+
+void http_resume(http_req *r)
+{
+    curl_easy_pause(r->easy, CURLPAUSE_CONT);
 }
 
 int http_active(void)

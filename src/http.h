@@ -33,8 +33,11 @@ const char *http_header(const http_result *res, const char *name);
 
 typedef void (*http_done_fn)(const http_result *res, void *ud);
 /* Streamed body bytes. Called from inside curl: it must not call into curl
- * or Lua. Return 0 to go on, non-zero to abort the transfer. */
+ * or Lua. Returns HTTP_DATA_OK when it took all n bytes, HTTP_DATA_PAUSE
+ * when it took none and the transfer should wait for http_resume (the same
+ * bytes come again then), HTTP_DATA_ABORT to end the transfer. */
 typedef int (*http_data_fn)(const char *p, size_t n, void *ud);
+enum { HTTP_DATA_OK = 0, HTTP_DATA_PAUSE = 1, HTTP_DATA_ABORT = -1 };
 
 typedef struct http_opts {
     const char *method;       /* "GET", "POST", "DELETE", ... */
@@ -49,6 +52,13 @@ typedef struct http_opts {
     http_data_fn on_data;     /* NULL: buffer the body */
     http_done_fn on_done;
     void *ud;
+    /* https:// (all optional; the server is verified unless tls_insecure) */
+    const char *tls_ca;       /* PEM CA bundle to verify the server with; NULL: the system's */
+    const char *tls_cert;     /* client certificate (PEM), or NULL */
+    const char *tls_key;      /* its private key (PEM), or NULL */
+    int tls_insecure;         /* skip verifying the server's certificate and name */
+    const char *username;     /* HTTP basic auth, or NULL */
+    const char *password;
 } http_opts;
 
 #define HTTP_DEFAULT_MAX_BODY ((size_t)64 << 20)
@@ -64,6 +74,10 @@ void http_cancel(http_req *r);
 
 /* HTTP status of a request in progress (0 before the headers arrived). */
 long http_status(http_req *r);
+
+/* Lets a paused transfer go on. Not from inside a curl callback; on_data
+ * may be called again before this returns. */
+void http_resume(http_req *r);
 
 /* Requests in flight. */
 int http_active(void);

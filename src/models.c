@@ -11,7 +11,7 @@
 
 #include "json.h"
 
-#define MODEL_CONTAINER_MT "moonpod.container"
+#define MODEL_MT "moonpod.model"
 #define MODEL_RAW_MT "moonpod.raw_json"
 
 /* Registry key of the weak-keyed table model -> userdata holding the
@@ -241,9 +241,9 @@ static int model_raw_gc(lua_State *L)
     return 0;
 }
 
-/* Hands `c` to the model on top of the stack, for its raw field. */
-static void model_defer_raw(lua_State *L, cJSON *c)
+void model_attach_raw(lua_State *L, cJSON *c)
 {
+    luaL_setmetatable(L, MODEL_MT);
     lua_rawgetp(L, LUA_REGISTRYINDEX, &model_pending_raw);
     lua_pushvalue(L, -2);
     cJSON **doc = lua_newuserdatauv(L, sizeof *doc, 0);
@@ -297,7 +297,7 @@ void model_register(lua_State *L)
     lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
 
-    luaL_newmetatable(L, MODEL_CONTAINER_MT);
+    luaL_newmetatable(L, MODEL_MT);
     lua_pushcfunction(L, model_l_index);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, model_l_pairs);
@@ -318,6 +318,7 @@ void model_push_container(lua_State *L, cJSON *c, engine_runtime rt, const char 
 {
     luaL_checkstack(L, 8, "container model");
     lua_createtable(L, 0, 10);
+    model_attach_raw(L, c); /* owned by the model from here, even on an error */
     model_set_str(L, "id", model_str(c, "Id"));
     model_set_str(L, "runtime", runtime ? runtime : engine_runtime_name(rt));
     const cJSON *state = model_get(c, "State");
@@ -344,8 +345,35 @@ void model_push_container(lua_State *L, cJSON *c, engine_runtime rt, const char 
         model_set_ports(L, model_get(c, "Ports"), NULL);
         model_set_labels(L, model_get(c, "Labels"));
     }
-    luaL_setmetatable(L, MODEL_CONTAINER_MT);
-    model_defer_raw(L, c);
+}
+
+void model_push_pod(lua_State *L, cJSON *p, const char *runtime)
+{
+    const cJSON *c;
+    int i = 0;
+    luaL_checkstack(L, 6, "pod model");
+    lua_createtable(L, 0, 7);
+    model_attach_raw(L, p);
+    model_set_str(L, "id", model_str(p, "Id"));
+    model_set_str(L, "name", model_str(p, "Name"));
+    /* libpod's pod states are capitalised words: Running, Exited, Degraded */
+    char st[32];
+    snprintf(st, sizeof st, "%s", model_str(p, "Status") ? model_str(p, "Status") : "unknown");
+    for (char *ch = st; *ch; ch++)
+        *ch = (char)(*ch >= 'A' && *ch <= 'Z' ? *ch - 'A' + 'a' : *ch);
+    lua_pushstring(L, st);
+    lua_setfield(L, -2, "status");
+    lua_newtable(L);
+    cJSON_ArrayForEach(c, model_get(p, "Containers")) {
+        const char *id = model_str(c, "Id");
+        if (id) {
+            lua_pushstring(L, id);
+            lua_rawseti(L, -2, ++i);
+        }
+    }
+    lua_setfield(L, -2, "containers");
+    model_set_labels(L, model_get(p, "Labels"));
+    model_set_str(L, "runtime", runtime ? runtime : "podman");
 }
 
 void model_push_container_list(lua_State *L, cJSON *list, engine_runtime rt, const char *runtime)

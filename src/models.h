@@ -31,6 +31,44 @@ void model_push_container(lua_State *L, cJSON *c, engine_runtime rt, const char 
  * `list`, which the caller still frees. */
 void model_push_container_list(lua_State *L, cJSON *list, engine_runtime rt, const char *runtime);
 
+/* Gives the model table on top the engine's JSON `c` (owned) as its `raw`
+ * field, built on first read; sets the models' metatable. */
+void model_attach_raw(lua_State *L, cJSON *c);
+
+/* Pod { id, name, status, containers = { ids }, labels, raw } from an
+ * element of libpod's pod list; takes ownership of `p`. */
+void model_push_pod(lua_State *L, cJSON *p, const char *runtime);
+
+/* ContainerEvent { timestamp, type, container_id, container_name, action,
+ * image, labels, runtime, exit_code?, health?, detail?, raw } from one event
+ * of either engine; takes ownership of `e`. Returns 1. */
+int model_push_event(lua_State *L, cJSON *e, engine_runtime rt, const char *runtime);
+
+/* An engine's action word in the API's terms: "died" is "die", and
+ * Docker's "health_status: healthy" is "health_status" with the detail
+ * "healthy". `detail` points into raw, or is NULL. */
+void model_event_action(const char *raw, char *action, size_t len, const char **detail);
+
+/* A container's cumulative CPU time at a moment, to measure CPU use over
+ * an interval when the engine's sample doesn't carry its own start. */
+typedef struct model_cpu_sample {
+    double total_ns;   /* CPU time used since the container started */
+    double at;         /* when, epoch seconds */
+} model_cpu_sample;
+
+/* The CPU counter of a Docker stats sample; 0 when it has no time. */
+int model_stats_docker_cpu(const cJSON *s, model_cpu_sample *now);
+
+/* ContainerStats { timestamp, container_id, cpu_percent, memory_usage_bytes,
+ * memory_limit_bytes, memory_percent, network_rx_bytes, network_tx_bytes,
+ * block_read_bytes, block_write_bytes, pids, raw } from a Docker stats
+ * sample or an element of libpod's Stats list; takes ownership of `s`.
+ * cpu_percent comes from the sample's own previous counters, else from
+ * `base` (may be NULL); with neither, the sample says nothing about CPU:
+ * it is skipped (nothing pushed, returns 0) when skip_without_cpu, else
+ * its cpu_percent is 0 (a container that is not running). */
+int model_push_stats(lua_State *L, cJSON *s, engine_runtime rt, const model_cpu_sample *base, int skip_without_cpu);
+
 /* The API's status word for an engine's state word. */
 const char *model_status(const char *engine_state);
 

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "models.h"
 #include "process.h"
+#include "stream.h"
 #include "loop.h"
 #include "task.h"
 #include "timer.h"
@@ -47,6 +48,7 @@ int moonpod_open_core(lua_State *L)
     lua_pushliteral(L, MOONPOD_VERSION);
     lua_setfield(L, -2, "version");
     model_register(L);
+    stream_register(L);
     task_register(L);
     timer_register(L);
     client_register(L);

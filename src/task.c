@@ -261,6 +261,17 @@ void task_on_exit(task *t, task_exit_fn fn, void *ud)
     t->on_exit_ud = ud;
 }
 
+static void task_check_callable(lua_State *L, int idx)
+{
+    if (lua_isfunction(L, idx))
+        return;
+    if (luaL_getmetafield(L, idx, "__call") != LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    luaL_typeerror(L, idx, "function");
+}
+
 static void task_default_name(lua_State *L, task *t, int fidx)
 {
     lua_Debug ar;
@@ -274,7 +285,7 @@ static void task_default_name(lua_State *L, task *t, int fidx)
 task *task_spawn(lua_State *L, int nargs, const char *name, int push_handle)
 {
     int fidx = lua_absindex(L, -nargs - 1);
-    luaL_checktype(L, fidx, LUA_TFUNCTION);
+    task_check_callable(L, fidx);
     task *t = lua_newuserdatauv(L, sizeof *t, 2);
     memset(t, 0, sizeof *t);
     luaL_setmetatable(L, TASK_MT);
@@ -474,10 +485,10 @@ static int task_l_tostring(lua_State *L)
 }
 
 /* moonpod.spawn(fn, ...) -> task: runs fn(...) as a new task, starting on
- * the next turn of the loop. */
+ * the next turn of the loop. fn may be anything callable (a stream, say). */
 static int task_l_spawn(lua_State *L)
 {
-    luaL_checktype(L, 1, LUA_TFUNCTION);
+    task_check_callable(L, 1);
     task_spawn(L, lua_gettop(L) - 1, NULL, 1);
     return 1;
 }

@@ -10,5 +10,6 @@ local moonpod = {}
 for name, value in pairs(core) do
   moonpod[name] = value
 end
+moonpod.multi = function(configs) return require("moonpod.multi").new(configs) end -- loaded on first use
 
 return moonpod

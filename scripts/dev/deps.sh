@@ -13,6 +13,8 @@ readonly PACKAGES=(
     lua-busted valgrind clang tmux procps iproute2 time curl
     # engines (see scripts/dev/engines.sh)
     podman runc crun catatonit busybox-static docker.io
+    # remote transports in front of them (scripts/dev/transports.sh)
+    openssl openssh-client openssh-server nginx
     # benchmarks and peers
     hyperfine python3-docker
 )
@@ -48,12 +50,58 @@ as_root() {
     fi
 }
 
+# Packages whose maintainer scripts start a system daemon (sshd on :22,
+# nginx on :80). The harness runs private ones on its own ports and needs
+# neither; a fresh machine must not be left with them listening.
+readonly DAEMON_PACKAGES=(openssh-server nginx)
+readonly POLICY_RC=/usr/sbin/policy-rc.d
+
+# Runs "$@" with invoke-rc.d (and deb-systemd-invoke) refusing to start
+# services, unless the machine already has a policy of its own.
+with_services_held() {
+    if [[ -e "$POLICY_RC" ]]; then
+        "$@"
+        return
+    fi
+    as_root sh -c "printf '#!/bin/sh\n# deps.sh: no service starts during install\nexit 101\n' >$POLICY_RC && chmod 0755 $POLICY_RC"
+    trap 'as_root rm -f "$POLICY_RC"' EXIT
+    local rc=0
+    "$@" || rc=$?
+    as_root rm -f "$POLICY_RC"
+    trap - EXIT
+    return "$rc"
+}
+
+# Daemons newly installed here stay off on systemd machines too (the policy
+# stops their start, not their enablement at the next boot).
+disable_new_daemons() {
+    local pkg units=()
+    for pkg in "$@"; do
+        case "$pkg" in
+            openssh-server) units+=(ssh.service ssh.socket) ;;
+            nginx) units+=(nginx.service) ;;
+        esac
+    done
+    if (( ${#units[@]} )) && [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; then
+        as_root systemctl disable --now "${units[@]}" >/dev/null 2>&1 || true
+    fi
+}
+
 apt_install() {
     log "installing: $*"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
     # Recommends stay on: podman's (netavark, fuse-overlayfs, slirp4netns) and
     # docker.io's are what the engine setup in shared/ENGINES.md was verified with.
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+    local pkg daemons=()
+    for pkg in "$@"; do
+        [[ " ${DAEMON_PACKAGES[*]} " == *" $pkg "* ]] && daemons+=("$pkg")
+    done
+    if (( ${#daemons[@]} )); then
+        with_services_held as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+        disable_new_daemons "${daemons[@]}"
+    else
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+    fi
 }
 
 main() {

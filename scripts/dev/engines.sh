@@ -3,6 +3,11 @@
 # Engine (with its own containerd), for the test suite, the demo and the
 # benchmarks. Nothing here touches a user's engines or storage.
 #
+# With them, the remote transports (scripts/dev/transports.sh): dockerd also
+# listens on 127.0.0.1 with mutual TLS, and Podman's socket is reachable
+# through a private sshd (ssh -L) and a private nginx asking for basic auth.
+# They start and stop with their engine.
+#
 #   engines.sh start  [podman|docker|all]   start (or reuse) and import the test image
 #   engines.sh stop   [podman|docker|all]   stop services, their containers, unmount
 #   engines.sh status [podman|docker|all]   exit 0 when all named engines answer
@@ -25,6 +30,9 @@ readonly PODMAN_RUNROOT_MAX=50
 
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+
+# shellcheck source=scripts/dev/transports.sh
+source "$(dirname "${BASH_SOURCE[0]}")/transports.sh"
 
 usage() {
     cat >&2 <<EOF
@@ -85,6 +93,7 @@ setup_paths() {
 
     IMAGE_TAR="$STATE/image/rootfs.tar"
     ENV_FILE="$STATE/env.sh"
+    transports_paths
 
     # Every podman child (CLI, service, conmon's cleanup) must see the private
     # configuration rather than /etc's or a user's.
@@ -501,15 +510,18 @@ docker_up() {
 docker_launch() {
     DOCKER_T0="$(now_ms)"
     DOCKER_REUSED=0
-    if docker_up; then
+    if docker_up && docker_tls_up; then
         DOCKER_REUSED=1
         return 0
     fi
-    local pid
+    local pid tls_args=()
     if pid="$(live_pid "$DOCKER_PIDFILE" "$DOCKER_SOCK")"; then
-        log "docker: dockerd pid $pid does not answer: restarting it"
+        log "docker: dockerd pid $pid does not answer (on its socket and TLS port): restarting it"
         stop_pid "$pid" dockerd
     fi
+    tls_make_certs
+    choose_port DOCKER_TLS_PORT
+    mapfile -t tls_args < <(docker_tls_args)
     docker_write_conf
     rm -f -- "$DOCKER_SOCK"
     : >"$DOCKER_LOG"
@@ -529,6 +541,7 @@ docker_launch() {
         --exec-root "$DOCKER_EXEC" \
         --pidfile "$DOCKER_PIDFILE" \
         --bridge=none --iptables=false --ip-masq=false --ip-forward=false \
+        "${tls_args[@]}" \
         >"$D/dockerd.launch-pid"
 }
 
@@ -541,6 +554,7 @@ docker_finish() {
             die "docker: containerd exited during start-up (see $CTRD_LOG)"
         fi
         wait_ping docker "$DOCKER_SOCK" "$pid" "$DOCKER_LOG" "$DOCKER_T0"
+        wait_until "docker (TLS port $DOCKER_TLS_PORT)" "$pid" "$DOCKER_LOG" docker_tls_up "$DOCKER_T0"
     fi
     rm -f -- "$D/dockerd.launch-pid"
     if ! docker_cli image inspect "$DOCKER_IMAGE" >/dev/null 2>&1; then
@@ -616,6 +630,7 @@ write_env() {
             printf 'export MOONPOD_TEST_DOCKER_HOST=%q\n' "unix://$DOCKER_SOCK"
             printf 'export MOONPOD_TEST_DOCKER_IMAGE=%q\n' "$DOCKER_IMAGE"
         fi
+        transports_env
     } >"$tmp"
     mv "$tmp" "$ENV_FILE"
 }
@@ -641,8 +656,8 @@ cmd_start() {
     require_tools curl tar setsid flock timeout
     for e in "${engines[@]}"; do
         case "$e" in
-            podman) require_tools podman conmon runc ;;
-            docker) require_tools dockerd containerd containerd-shim-runc-v2 runc ;;
+            podman) require_tools podman conmon runc /usr/sbin/sshd ssh-keygen nginx openssl ss ps ;;
+            docker) require_tools dockerd containerd containerd-shim-runc-v2 runc openssl ss ;;
         esac
     done
     t0="$(now_ms)"
@@ -655,6 +670,10 @@ cmd_start() {
     for e in "${engines[@]}"; do "${e}_launch"; done
     build_image
     for e in "${engines[@]}"; do "${e}_finish"; done
+    if [[ " ${engines[*]} " == *" podman "* ]]; then
+        sshd_start
+        nginx_start
+    fi
     write_env
     log "ready in $(( $(now_ms) - t0 )) ms; source $ENV_FILE"
 }
@@ -665,6 +684,11 @@ cmd_stop() {
     require_root
     [[ -e "$STATE/.moonpod-engines" ]] || return 0
     lock_state
+    # What reaches Podman from outside goes first.
+    if [[ " ${engines[*]} " == *" podman "* ]]; then
+        nginx_stop
+        sshd_stop
+    fi
     # The engines are independent: stop them side by side.
     local pids=() rc=0 pid
     for e in "${engines[@]}"; do
@@ -687,6 +711,10 @@ cmd_status() {
             printf '%s: down\n' "$e"
             rc=3
         fi
+    done
+    local name
+    for name in docker_tls sshd nginx; do
+        if "${name}_up"; then printf '%s: up\n' "$name"; else printf '%s: down\n' "$name"; fi
     done
     return "$rc"
 }

@@ -40,7 +40,7 @@
 #define FE_MAX_HEADERS   100
 #define FE_MAX_ROUTES    64
 #define FE_MAX_CONNS     256
-#define FE_FILE_MAX      (64u << 20)
+#define FE_FILE_MAX      (128u << 20)
 #define FE_BATCH         16384u          /* payload bytes per streamed write */
 #define FE_CHUNK_MAX     64u             /* largest random chunk */
 #define FE_CHUNK_LINE    64u             /* longest chunk-size line accepted */
@@ -1139,6 +1139,11 @@ static int fe_add_route(const char *arg)
     } else if (strncmp(b, "json:", 5) == 0) {
         r->kind = FE_JSON;
         r->body = strdup(b + 5);
+    } else if (strncmp(b, "file:", 5) == 0) {
+        /* a whole JSON body from a file, with a Content-Length */
+        r->kind = FE_JSON;
+        if (fe_load_file(b + 5, &r->body, &r->body_len) != 0)
+            return -1;
     } else if (strncmp(b, "chunks:", 7) == 0 || strncmp(b, "chunks-close:", 13) == 0) {
         int closing = b[6] == '-';
         r->kind = closing ? FE_CHUNKS_CLOSE : FE_CHUNKS;
@@ -1152,7 +1157,7 @@ static int fe_add_route(const char *arg)
         fe_log("out of memory");
         return -1;
     }
-    if (r->body != NULL && r->kind != FE_CHUNKS && r->kind != FE_CHUNKS_CLOSE)
+    if (r->body != NULL && r->kind != FE_CHUNKS && r->kind != FE_CHUNKS_CLOSE && strncmp(b, "file:", 5) != 0)
         r->body_len = strlen(r->body);
     r->prefix_len = (size_t)(eq - arg);
     r->prefix = strndup(arg, r->prefix_len);
@@ -1180,7 +1185,7 @@ static void fe_usage(void)
     fprintf(stderr,
             "usage: " FE_PROG " SOCKET_PATH [--route PREFIX=BEHAVIOUR]... "
             "[--ready-file PATH] [--seed N] [--no-api-headers]\n"
-            "behaviours: close garbage truncate stall huge status:CODE:BODY json:BODY\n"
+            "behaviours: close garbage truncate stall huge status:CODE:BODY json:BODY file:FILE\n"
             "            chunks:FILE chunks-close:FILE\n");
 }
 

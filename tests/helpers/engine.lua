@@ -114,4 +114,45 @@ function M.state(name)
   return M.cli("inspect", "--format", "{{.State.Status}}", name)
 end
 
+--- A setting from the harness's env.sh; raises when it is missing.
+M.env = env
+
+--- This process's pid (moonpod's, also under valgrind).
+function M.pid()
+  local f = assert(io.open("/proc/self/stat"))
+  local pid = f:read("l"):match("^(%d+)")
+  f:close()
+  return pid
+end
+
+--- Whether process `pid` exists and is not a zombie (a reparented zombie
+--- waits for PID 1 to reap it: it is gone for every practical purpose).
+function M.alive(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return false end
+  local stat = f:read("l") or ""
+  f:close()
+  return not stat:match("^%d+ %(.*%) Z")
+end
+
+--- The live children of this process whose command name is `comm`.
+function M.children(comm)
+  local r = moonpod.run { "pgrep", "-P", M.pid(), "-x", comm }
+  local pids = {}
+  for pid in r.stdout:gmatch("%d+") do
+    if M.alive(pid) then pids[#pids + 1] = pid end
+  end
+  return pids
+end
+
+--- Polls `fn` every 50 ms until it returns true or `seconds` pass; returns its last result.
+function M.wait_for(fn, seconds)
+  local deadline = moonpod.monotonic() + (seconds or 5)
+  while not fn() do
+    if moonpod.monotonic() > deadline then return fn() end
+    moonpod.sleep(0.05)
+  end
+  return true
+end
+
 return M

@@ -5,33 +5,9 @@
 
 local moonpod = require "moonpod"
 
-local FAKE = os.getenv("MOONPOD_FAKE_ENGINE") or "build/release/fake-engine"
-local TMP = os.getenv("MOONPOD_TEST_TMP") or "/tmp"
-
-local serial = 0
-
--- Starts a fake engine with the given routes; returns its socket path and
--- the task running it (cancelling the task kills the fake).
-local function fake(routes, flags)
-  serial = serial + 1
-  local sock = ("%s/fake-%d-%d.sock"):format(TMP, math.floor(moonpod.now() * 1000) % 100000000, serial)
-  local ready = sock .. ".ready"
-  os.remove(ready)
-  local argv = { FAKE, sock, "--ready-file", ready }
-  for _, f in ipairs(flags or {}) do argv[#argv + 1] = f end
-  for _, r in ipairs(routes or {}) do
-    argv[#argv + 1] = "--route"
-    argv[#argv + 1] = r
-  end
-  local runner = moonpod.spawn(moonpod.run, argv)
-  for _ = 1, 500 do
-    local f = io.open(ready)
-    if f then f:close() return sock, runner end
-    moonpod.sleep(0.01)
-  end
-  runner:cancel()
-  error("the fake engine did not come up: " .. FAKE)
-end
+local fake_engine = require "helpers.fake"
+local fake = fake_engine.start
+local TMP = fake_engine.TMP
 
 local function failure(fn, ...)
   local ok, err = pcall(fn, ...)
@@ -147,6 +123,35 @@ describe("a misbehaving engine", function()
     local err = failure(client.list_containers, client)
     assert.are.equal("protocol", err.kind)
     assert.matches("larger than", err.message)
+  end)
+
+  it("a body that stalls half-way times out", function()
+    local file = fake_engine.file("half.json", '[{"Id":"a","Names":["/a"],"State":"running"},')
+    local client = engine({ "/v1.41/containers=chunks:" .. file }, { request_timeout = 0.3 })
+    local err = failure(client.list_containers, client)
+    assert.are.equal("timeout", err.kind)
+  end)
+
+  it("a 50 MB answer is read; one past the bound is refused, not buffered", function()
+    local item = '{"Id":"%d","Names":["/c%d"],"State":"running","Labels":{"pad":"' .. ("p"):rep(400) .. '"}}'
+    local function list(n)
+      local parts = {}
+      for i = 1, n do parts[i] = item:format(i, i) end
+      return "[" .. table.concat(parts, ",") .. "]"
+    end
+    local big = fake_engine.file("50mb.json", list(110000))
+    local too_big = fake_engine.file("70mb.json", list(160000))
+    local client = engine { "/v1.41/containers/json=file:" .. big, "/v1.41/containers=file:" .. too_big }
+    local all = client:list_containers()
+    assert.are.equal(110000, #all)
+    assert.are.equal("c110000", all[110000].name)
+    all = nil
+    collectgarbage()
+    local err = failure(client.get_container, client, "x")
+    assert.are.equal("protocol", err.kind)
+    assert.matches("larger than", err.message)
+    os.remove(big)
+    os.remove(too_big)
   end)
 
   it("auto-detection tries the next place when one fails", function()

@@ -1,0 +1,173 @@
+/* model_stats — one resource sample of either engine turned into the API's
+ * ContainerStats, with cpu_percent computed one way for both.
+ *
+ * cpu_percent is container CPU time over elapsed time, × 100: 100 means one
+ * full CPU, as `docker stats` and `podman stats` show it. Docker sends raw
+ * counters (cpu_usage.total_usage and, from the second sample of a stream
+ * on, the previous ones in precpu_stats; Docker's formula Δcpu / Δsystem ×
+ * online_cpus is the same quantity, since system time advances online_cpus
+ * times faster than the wall clock). Podman's libpod endpoint sends the
+ * percentage already computed that way. Memory is usage without the
+ * inactive page cache, as both CLIs report it. */
+#include <lauxlib.h>
+#include <math.h>
+#include <string.h>
+#include <strings.h>
+
+#include "json.h"
+#include "models.h"
+
+static const cJSON *ms_get(const cJSON *o, const char *k)
+{
+    return cJSON_GetObjectItemCaseSensitive(o, k);
+}
+
+static double ms_num(const cJSON *o, const char *k)
+{
+    const cJSON *v = ms_get(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static void ms_set(lua_State *L, const char *field, double v)
+{
+    if (v == floor(v) && fabs(v) < 9e15)
+        lua_pushinteger(L, (lua_Integer)v);
+    else
+        lua_pushnumber(L, v);
+    lua_setfield(L, -2, field);
+}
+
+/* ---- Docker ---- */
+
+static double ms_docker_time(const cJSON *s, const char *key)
+{
+    const cJSON *t = ms_get(s, key);
+    double v;
+    return cJSON_IsString(t) && model_parse_time(t->valuestring, &v) == 0 ? v : 0;
+}
+
+int model_stats_docker_cpu(const cJSON *s, model_cpu_sample *now)
+{
+    const cJSON *cpu = ms_get(s, "cpu_stats");
+    now->total_ns = ms_num(ms_get(cpu, "cpu_usage"), "total_usage");
+    now->at = ms_docker_time(s, "read");
+    return now->at > 0;
+}
+
+/* Δcpu / Δsystem × online_cpus × 100 from the sample's own precpu_stats;
+ * -1 when they are empty (one-shot, or the first sample of a stream). */
+static double ms_docker_cpu_from_precpu(const cJSON *s)
+{
+    const cJSON *cpu = ms_get(s, "cpu_stats"), *pre = ms_get(s, "precpu_stats");
+    double d_cpu = ms_num(ms_get(cpu, "cpu_usage"), "total_usage") - ms_num(ms_get(pre, "cpu_usage"), "total_usage");
+    double d_sys = ms_num(cpu, "system_cpu_usage") - ms_num(pre, "system_cpu_usage");
+    double ncpu = ms_num(cpu, "online_cpus");
+    if (ms_num(pre, "system_cpu_usage") <= 0 || d_sys <= 0 || d_cpu < 0)
+        return -1;
+    if (ncpu <= 0)
+        ncpu = cJSON_GetArraySize(ms_get(ms_get(cpu, "cpu_usage"), "percpu_usage"));
+    return d_cpu / d_sys * (ncpu > 0 ? ncpu : 1) * 100.0;
+}
+
+static double ms_cpu_since(const model_cpu_sample *now, const model_cpu_sample *base)
+{
+    double dt = now->at - base->at;
+    double d_cpu = now->total_ns - base->total_ns;
+    if (dt <= 0 || d_cpu < 0)
+        return -1;
+    return d_cpu / (dt * 1e9) * 100.0;
+}
+
+static void ms_docker_memory(lua_State *L, const cJSON *s)
+{
+    const cJSON *mem = ms_get(s, "memory_stats"), *st = ms_get(mem, "stats");
+    double usage = ms_num(mem, "usage"), limit = ms_num(mem, "limit");
+    /* page cache that can be dropped: cgroup v1 and v2 name it differently */
+    double cache = ms_get(st, "total_inactive_file") ? ms_num(st, "total_inactive_file") : ms_num(st, "inactive_file");
+    if (cache < usage)
+        usage -= cache;
+    ms_set(L, "memory_usage_bytes", usage);
+    ms_set(L, "memory_limit_bytes", limit);
+    lua_pushnumber(L, limit > 0 ? usage / limit * 100.0 : 0);
+    lua_setfield(L, -2, "memory_percent");
+}
+
+static void ms_docker_io(lua_State *L, const cJSON *s)
+{
+    double rx = 0, tx = 0, rd = 0, wr = 0;
+    const cJSON *n, *b;
+    cJSON_ArrayForEach(n, ms_get(s, "networks")) {
+        rx += ms_num(n, "rx_bytes");
+        tx += ms_num(n, "tx_bytes");
+    }
+    cJSON_ArrayForEach(b, ms_get(ms_get(s, "blkio_stats"), "io_service_bytes_recursive")) {
+        const cJSON *op = ms_get(b, "op");
+        if (!cJSON_IsString(op))
+            continue;
+        if (strcasecmp(op->valuestring, "read") == 0)
+            rd += ms_num(b, "value");
+        else if (strcasecmp(op->valuestring, "write") == 0)
+            wr += ms_num(b, "value");
+    }
+    ms_set(L, "network_rx_bytes", rx);
+    ms_set(L, "network_tx_bytes", tx);
+    ms_set(L, "block_read_bytes", rd);
+    ms_set(L, "block_write_bytes", wr);
+}
+
+static double ms_docker_push(lua_State *L, const cJSON *s, const model_cpu_sample *base)
+{
+    model_cpu_sample now;
+    double cpu = ms_docker_cpu_from_precpu(s);
+    model_stats_docker_cpu(s, &now);
+    if (cpu < 0 && base)
+        cpu = ms_cpu_since(&now, base);
+    lua_pushnumber(L, now.at);
+    lua_setfield(L, -2, "timestamp");
+    const cJSON *id = ms_get(s, "id");
+    lua_pushstring(L, cJSON_IsString(id) ? id->valuestring : "");
+    lua_setfield(L, -2, "container_id");
+    ms_docker_memory(L, s);
+    ms_docker_io(L, s);
+    ms_set(L, "pids", ms_num(ms_get(s, "pids_stats"), "current"));
+    return cpu;
+}
+
+/* ---- Podman (an element of libpod's Stats list) ---- */
+
+static double ms_podman_push(lua_State *L, const cJSON *s)
+{
+    double at = ms_num(s, "SystemNano") / 1e9;
+    const cJSON *id = ms_get(s, "ContainerID");
+    lua_pushnumber(L, at > 0 ? at : 0);
+    lua_setfield(L, -2, "timestamp");
+    lua_pushstring(L, cJSON_IsString(id) ? id->valuestring : "");
+    lua_setfield(L, -2, "container_id");
+    ms_set(L, "memory_usage_bytes", ms_num(s, "MemUsage"));
+    ms_set(L, "memory_limit_bytes", ms_num(s, "MemLimit"));
+    lua_pushnumber(L, ms_num(s, "MemPerc"));
+    lua_setfield(L, -2, "memory_percent");
+    ms_set(L, "network_rx_bytes", ms_num(s, "NetInput"));
+    ms_set(L, "network_tx_bytes", ms_num(s, "NetOutput"));
+    ms_set(L, "block_read_bytes", ms_num(s, "BlockInput"));
+    ms_set(L, "block_write_bytes", ms_num(s, "BlockOutput"));
+    ms_set(L, "pids", ms_num(s, "PIDs"));
+    return ms_num(s, "CPU");
+}
+
+int model_push_stats(lua_State *L, cJSON *s, engine_runtime rt, const model_cpu_sample *base, int skip_without_cpu)
+{
+    luaL_checkstack(L, 6, "stats model");
+    lua_createtable(L, 0, 13);
+    model_attach_raw(L, s); /* owned by the model from here, even on an error */
+    double cpu = rt == RUNTIME_DOCKER ? ms_docker_push(L, s, base) : ms_podman_push(L, s);
+    if (cpu < 0 && skip_without_cpu) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    if (cpu < 0)
+        cpu = 0;
+    lua_pushnumber(L, cpu);
+    lua_setfield(L, -2, "cpu_percent");
+    return 1;
+}
