@@ -10,6 +10,9 @@
  *
  * --no-api-headers leaves out the Api-Version header, as a proxy that
  * strips headers would, so that clients must ask /version.
+ * --tcp-no-accept FILE also listens on a TCP port of 127.0.0.1 (written to
+ * FILE) that never accepts: once its one-connection backlog is taken, a
+ * client's connect hangs — for connect timeouts.
  *
  * One libuv loop, HTTP/1.1 with keep-alive and pipelining, every buffer
  * bounded: a request head larger than FE_IN_MAX gets 431, a target larger
@@ -27,6 +30,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -146,6 +152,7 @@ static struct {
     unsigned long next_id;
     uint64_t rng;
     int no_api_headers;
+    int tcp_fd;               /* the never-accepting listener, or -1 */
 } fe;
 
 static const char fe_version_json[] =
@@ -1184,7 +1191,7 @@ static void fe_usage(void)
 {
     fprintf(stderr,
             "usage: " FE_PROG " SOCKET_PATH [--route PREFIX=BEHAVIOUR]... "
-            "[--ready-file PATH] [--seed N] [--no-api-headers]\n"
+            "[--ready-file PATH] [--seed N] [--no-api-headers] [--tcp-no-accept FILE]\n"
             "behaviours: close garbage truncate stall huge status:CODE:BODY json:BODY file:FILE\n"
             "            chunks:FILE chunks-close:FILE\n");
 }
@@ -1227,6 +1234,28 @@ static int fe_touch(const char *path)
     return close(fd);
 }
 
+static int fe_listen_tcp_no_accept(const char *port_file)
+{
+    struct sockaddr_in sin;
+    socklen_t len = sizeof sin;
+    FILE *f;
+
+    fe.tcp_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fe.tcp_fd < 0 || bind(fe.tcp_fd, (struct sockaddr *)&sin, sizeof sin) != 0 || listen(fe.tcp_fd, 0) != 0 ||
+        getsockname(fe.tcp_fd, (struct sockaddr *)&sin, &len) != 0) {
+        fe_log("tcp listener: %s", strerror(errno));
+        return -1;
+    }
+    f = fopen(port_file, "w");
+    if (f == NULL)
+        return -1;
+    fprintf(f, "%d\n", ntohs(sin.sin_port));
+    return fclose(f);
+}
+
 static int fe_listen(const char *ready_file)
 {
     struct sockaddr_un sun;
@@ -1257,9 +1286,11 @@ static int fe_listen(const char *ready_file)
 
 int main(int argc, char **argv)
 {
-    const char *ready_file = NULL;
+    const char *ready_file = NULL, *tcp_port_file = NULL;
     struct sigaction sa;
     int i, rc = 0, seeded = 0;
+
+    fe.tcp_fd = -1;
 
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -1296,6 +1327,8 @@ int main(int argc, char **argv)
             }
         } else if (fe_ieq(a, name_len, "--ready-file")) {
             ready_file = val;
+        } else if (fe_ieq(a, name_len, "--tcp-no-accept")) {
+            tcp_port_file = val;
         } else if (fe_ieq(a, name_len, "--seed")) {
             fe.rng = strtoull(val, NULL, 0);
             seeded = 1;
@@ -1327,7 +1360,7 @@ int main(int argc, char **argv)
     uv_signal_start(&fe.sigterm, fe_on_signal, SIGTERM);
     uv_signal_start(&fe.sigint, fe_on_signal, SIGINT);
 
-    if (fe_listen(ready_file) != 0) {
+    if ((tcp_port_file != NULL && fe_listen_tcp_no_accept(tcp_port_file) != 0) || fe_listen(ready_file) != 0) {
         rc = 1;
         fe_stop();
     } else {
@@ -1335,6 +1368,8 @@ int main(int argc, char **argv)
                fe.nroutes == 1 ? "" : "s");
     }
     uv_run(&fe.loop, UV_RUN_DEFAULT);
+    if (fe.tcp_fd >= 0)
+        close(fe.tcp_fd);
     if (uv_loop_close(&fe.loop) != 0) {
         fe_log("handles still open at exit");
         rc = 1;

@@ -125,6 +125,23 @@ describe("a misbehaving engine", function()
     assert.matches("larger than", err.message)
   end)
 
+  it("a connect that never completes times out after connect_timeout", function()
+    local port_file = fake_engine.file("port", "")
+    local _, runner = fake({}, { "--tcp-no-accept", port_file })
+    runners[#runners + 1] = runner
+    local port = tonumber(io.open(port_file):read("l"))
+    local url = "tcp://127.0.0.1:" .. port
+    -- the listener's one backlog slot: taken by a connection nobody serves
+    local first = moonpod.spawn(pcall, moonpod.connect, { remote_url = url, request_timeout = 10 })
+    runners[#runners + 1] = first
+    moonpod.sleep(0.2)
+    local t0 = moonpod.now()
+    local err = failure(moonpod.connect, { remote_url = url, connect_timeout = 0.5 })
+    assert.are.equal("timeout", err.kind)
+    assert.matches("[Cc]onnect", err.message)
+    assert.is_true(moonpod.now() - t0 < 5)
+  end)
+
   it("a body that stalls half-way times out", function()
     local file = fake_engine.file("half.json", '[{"Id":"a","Names":["/a"],"State":"running"},')
     local client = engine({ "/v1.41/containers=chunks:" .. file }, { request_timeout = 0.3 })
