@@ -64,6 +64,27 @@ void buf_printf(buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+size_t buf_urlenc_char(unsigned char c, char out[3])
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+        c == '.' || c == '~') {
+        out[0] = (char)c;
+        return 1;
+    }
+    out[0] = '%';
+    out[1] = hex[c >> 4];
+    out[2] = hex[c & 15];
+    return 3;
+}
+
+void buf_add_urlenc(buf *b, const char *s)
+{
+    char esc[3];
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+        buf_add(b, esc, buf_urlenc_char(*c, esc));
+}
+
 const char *buf_str(const buf *b)
 {
     if (b->oom)

@@ -6,6 +6,7 @@
  * cancelled, collected — its memory is released by the garbage collector,
  * and `cancel` abandons the transfer at once. */
 #include "client.h"
+#include "buf.h"
 #include "client_impl.h"
 
 #include <lauxlib.h>
@@ -161,17 +162,9 @@ const char *client_opt_str(lua_State *L, int idx, const char *key)
 /* Appends s percent-encoded: all but RFC 3986's unreserved characters. */
 void client_add_urlenc(luaL_Buffer *b, const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' ||
-            *c == '_' || *c == '.' || *c == '~') {
-            luaL_addchar(b, (char)*c);
-        } else {
-            luaL_addchar(b, '%');
-            luaL_addchar(b, hex[*c >> 4]);
-            luaL_addchar(b, hex[*c & 15]);
-        }
-    }
+    char esc[3];
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+        luaL_addlstring(b, esc, buf_urlenc_char(*c, esc));
 }
 
 /* Pushes "/containers/<id><suffix>" with the id escaped; the string stays
@@ -479,6 +472,7 @@ void client_register(lua_State *L)
     luaL_setfuncs(L, client_system_methods, 0);
     luaL_setfuncs(L, client_container_methods, 0);
     luaL_setfuncs(L, client_stream_methods, 0);
+    luaL_setfuncs(L, client_stats_methods, 0);
     lua_setfield(L, -2, "methods");
     lua_pushcfunction(L, client_l_index);
     lua_setfield(L, -2, "__index");

@@ -17,6 +17,7 @@ typedef struct client {
     int connected;
     int closed;
     void *cpu_cache;      /* previous stats samples, for one-shot CPU on Docker */
+    struct stats_batch *stats_batch; /* Podman: one-shot stats asked this turn */
 } client;
 
 typedef struct client_op client_op;
@@ -69,5 +70,6 @@ long client_grace_ms(client *c, lua_Number secs);
 extern const luaL_Reg client_system_methods[];
 extern const luaL_Reg client_container_methods[];
 extern const luaL_Reg client_stream_methods[];
+extern const luaL_Reg client_stats_methods[];
 
 #endif

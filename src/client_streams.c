@@ -1,4 +1,5 @@
-/* client_streams — what an engine streams: logs, stats, events.
+/* client_streams — what an engine streams: logs and events (stats are in
+ * client_stats.c).
  *
  * Each method builds the request for the engine at hand and opens a stream
  * (stream.h) with the framing, queue policy and model that suit it. */
@@ -10,6 +11,7 @@
 
 #include "client_impl.h"
 #include "error.h"
+#include "event_scan.h"
 #include "loop.h"
 #include "models.h"
 #include "stream.h"
@@ -117,266 +119,35 @@ static int client_l_get_container_logs(lua_State *L)
     return stream_collect(L, lua_gettop(L));
 }
 
-/* ---- stats ---- */
-
-/* libpod streams {"Error": ..., "Stats": [one per container]}. */
-static void client_split_podman_stats(stream *s, cJSON *value)
-{
-    cJSON *list = cJSON_GetObjectItemCaseSensitive(value, "Stats");
-    cJSON *item = cJSON_IsArray(list) ? list->child : NULL;
-    while (item) {
-        cJSON *next = item->next;
-        stream_queue_json(s, cJSON_DetachItemViaPointer(list, item));
-        item = next;
-    }
-    cJSON_Delete(value);
-}
-
-/* Samples of a Docker stream carry the previous counters from the second
- * on; the first has none and is skipped by model_push_stats. */
-static int client_push_stats(lua_State *L, stream *s, cJSON *value)
-{
-    return model_push_stats(L, value, stream_get_spec(s)->runtime, NULL, 1);
-}
-
-static int client_push_event(lua_State *L, stream *s, cJSON *value)
-{
-    const stream_spec *spec = stream_get_spec(s);
-    return model_push_event(L, value, spec->runtime, spec->runtime_name);
-}
-
-static int client_stats_stream(lua_State *L, client *c, const char *id)
-{
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    if (c->eng.runtime == RUNTIME_PODMAN) {
-        luaL_addstring(&b, "/containers/stats?stream=true&interval=1&containers=");
-        client_add_urlenc(&b, id);
-        luaL_pushresult(&b);
-    } else {
-        luaL_pushresult(&b);
-        client_container_path(L, id, "/stats?stream=true");
-    }
-    engine_request rq = {.method = "GET", .path = lua_tostring(L, -1)};
-    stream_spec spec = {
-        .framing = STREAM_JSON,
-        .policy = STREAM_PAUSE,
-        .max_items = 16,
-        .split = c->eng.runtime == RUNTIME_PODMAN ? client_split_podman_stats : NULL,
-        .push = client_push_stats,
-        .runtime = c->eng.runtime,
-    };
-    stream_open(L, 1, &c->eng, &rq, &spec);
-    return stream_push_for(L, -1);
-}
-
-/* ---- one-shot stats ----
- *
- * Podman's one-shot sample measures CPU since the container started.
- * Docker's one-shot sample has no previous counters, so moonpod measures
- * the same way: since the previous sample this client took of the
- * container, or since the container started (asked for by an inspect
- * running alongside the stats request). */
-
-#define CPU_CACHE_SIZE 256
-
-typedef struct cpu_cache_entry {
-    char id[72];
-    model_cpu_sample s;
-    unsigned long used;
-} cpu_cache_entry;
-
-typedef struct cpu_cache {
-    cpu_cache_entry e[CPU_CACHE_SIZE];
-    unsigned long clock;
-} cpu_cache;
-
-static cpu_cache_entry *client_cpu_cache_slot(client *c, const char *id, int create)
-{
-    cpu_cache *cc = c->cpu_cache;
-    if (!cc && (!create || !(cc = c->cpu_cache = calloc(1, sizeof *cc))))
-        return NULL;
-    cpu_cache_entry *oldest = &cc->e[0];
-    for (int i = 0; i < CPU_CACHE_SIZE; i++) {
-        if (strcmp(cc->e[i].id, id) == 0)
-            return &cc->e[i];
-        if (cc->e[i].used < oldest->used)
-            oldest = &cc->e[i];
-    }
-    if (!create)
-        return NULL;
-    snprintf(oldest->id, sizeof oldest->id, "%s", id);
-    return oldest;
-}
-
-typedef struct stats_op {
-    task_wait wait;
-    client *c;
-    engine_op *stats_eop, *inspect_eop;
-    engine_reply stats, inspect;
-    int pending;
-} stats_op;
-
-#define STATS_OP_MT "moonpod.stats_op"
-
-static void stats_op_done(void *ud)
-{
-    stats_op *op = ud;
-    if (--op->pending == 0)
-        task_wake(&op->wait);
-}
-
-static void stats_op_done_stats(void *ud)
-{
-    ((stats_op *)ud)->stats_eop = NULL;
-    stats_op_done(ud);
-}
-
-static void stats_op_done_inspect(void *ud)
-{
-    ((stats_op *)ud)->inspect_eop = NULL;
-    stats_op_done(ud);
-}
-
-static void stats_op_release(stats_op *op)
-{
-    engine_cancel(op->stats_eop);
-    engine_cancel(op->inspect_eop);
-    op->stats_eop = op->inspect_eop = NULL;
-}
-
-static void stats_op_cancel(task_wait *w)
-{
-    stats_op_release((stats_op *)w);
-}
-
-static int stats_op_gc(lua_State *L)
-{
-    stats_op *op = lua_touserdata(L, 1);
-    stats_op_release(op);
-    engine_reply_clear(&op->stats);
-    engine_reply_clear(&op->inspect);
-    return 0;
-}
-
-/* The container's start from an inspect answer, as a CPU base of zero. */
-static int client_started_base(const engine_reply *inspect, model_cpu_sample *base)
-{
-    const cJSON *state = cJSON_GetObjectItemCaseSensitive(inspect->json, "State");
-    const cJSON *started = cJSON_GetObjectItemCaseSensitive(state, "StartedAt");
-    base->total_ns = 0;
-    return cJSON_IsString(started) && model_parse_time(started->valuestring, &base->at) == 0 ? 0 : -1;
-}
-
-static int client_stats_k(lua_State *L, int status, lua_KContext ctx)
-{
-    stats_op *op = (stats_op *)ctx;
-    client *c = op->c;
-    (void)status;
-    if (op->stats.kind != ERR_NONE)
-        return client_raise(L, &op->stats);
-    cJSON *doc = op->stats.json;
-    if (c->eng.runtime == RUNTIME_PODMAN) {
-        cJSON *list = cJSON_GetObjectItemCaseSensitive(doc, "Stats");
-        cJSON *first = cJSON_IsArray(list) ? list->child : NULL;
-        if (!first)
-            return client_bad_shape(L, c, &op->stats, "stats with no sample in them");
-        cJSON_DetachItemViaPointer(list, first);
-        model_push_stats(L, first, RUNTIME_PODMAN, NULL, 0);
-        return 1;
-    }
-    model_cpu_sample now, base;
-    const model_cpu_sample *basep = NULL;
-    const char *id = lua_tostring(L, 2);
-    if (!cJSON_IsObject(doc) || !model_stats_docker_cpu(doc, &now))
-        return client_bad_shape(L, c, &op->stats, "stats that are not a sample");
-    cpu_cache_entry *prev = client_cpu_cache_slot(c, id, 0);
-    if (prev && prev->s.at < now.at && prev->s.total_ns <= now.total_ns) {
-        base = prev->s;
-        basep = &base;
-    } else if (op->inspect.kind == ERR_NONE && client_started_base(&op->inspect, &base) == 0) {
-        basep = &base;
-    }
-    cpu_cache_entry *slot = client_cpu_cache_slot(c, id, 1);
-    if (slot) {
-        slot->s = now;
-        slot->used = ++((cpu_cache *)c->cpu_cache)->clock;
-    }
-    op->stats.json = NULL; /* the model owns it */
-    model_push_stats(L, doc, RUNTIME_DOCKER, basep, 0);
-    return 1;
-}
-
-static int client_stats_once(lua_State *L, client *c, const char *id)
-{
-    task_check_wait(L, "get_container_stats");
-    stats_op *op = lua_newuserdatauv(L, sizeof *op, 0);
-    memset(op, 0, sizeof *op);
-    if (luaL_newmetatable(L, STATS_OP_MT)) {
-        lua_pushcfunction(L, stats_op_gc);
-        lua_setfield(L, -2, "__gc");
-    }
-    lua_setmetatable(L, -2);
-    op->c = c;
-    op->wait.cancel = stats_op_cancel;
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    if (c->eng.runtime == RUNTIME_PODMAN) {
-        luaL_addstring(&b, "/containers/stats?stream=false&containers=");
-        client_add_urlenc(&b, id);
-        luaL_pushresult(&b);
-    } else {
-        luaL_pushresult(&b);
-        client_container_path(L, id, "/stats?stream=false&one-shot=true");
-    }
-    engine_request rq = {.method = "GET", .path = lua_tostring(L, -1)};
-    op->pending = 1;
-    op->stats_eop = engine_call(&c->eng, &rq, &op->stats, stats_op_done_stats, op);
-    if (!op->stats_eop)
-        return client_raise(L, &op->stats);
-    cpu_cache_entry *prev = c->eng.runtime == RUNTIME_DOCKER ? client_cpu_cache_slot(c, id, 0) : NULL;
-    if (c->eng.runtime == RUNTIME_DOCKER && !prev) {
-        engine_request irq = {.method = "GET", .path = client_container_path(L, id, "/json")};
-        op->inspect_eop = engine_call(&c->eng, &irq, &op->inspect, stats_op_done_inspect, op);
-        if (op->inspect_eop)
-            op->pending++;
-    }
-    return task_yield(L, &op->wait, client_stats_k, (lua_KContext)op);
-}
-
-/* client:get_container_stats(id) -> ContainerStats
- * client:get_container_stats(id, { stream = true }) -> iterator of ContainerStats
- * cpu_percent is CPU time over elapsed time × 100 (100 = one full CPU):
- * one-shot, since the container started or since this client's previous
- * sample of it; streamed, over each interval of about a second. */
-static int client_l_get_container_stats(lua_State *L)
-{
-    client *c = client_check(L);
-    const char *id = client_check_id(L, 2);
-    int streaming = client_opt_bool(L, 3, "stream", 0);
-    lua_settop(L, 2);
-    return streaming ? client_stats_stream(L, c, id) : client_stats_once(L, c, id);
-}
-
 /* ---- events ---- */
 
-/* Drops events later than the `until` kept in the stream's scratch. */
-static void client_split_until(stream *s, cJSON *event)
+static int client_push_event(lua_State *L, stream *s, const char *text, size_t len)
 {
-    const double *until = stream_scratch(s, sizeof *until);
-    const cJSON *nano = cJSON_GetObjectItemCaseSensitive(event, "timeNano");
-    const cJSON *secs = cJSON_GetObjectItemCaseSensitive(event, "time");
-    double t = cJSON_IsNumber(nano) ? nano->valuedouble / 1e9 : cJSON_IsNumber(secs) ? secs->valuedouble : 0;
-    if (until && t > *until)
-        cJSON_Delete(event);
-    else
-        stream_queue_json(s, event);
+    const stream_spec *spec = stream_get_spec(s);
+    return model_push_event_text(L, text, len, spec->runtime_name ? spec->runtime_name : engine_runtime_name(spec->runtime));
 }
 
-/* Podman's libpod API names an exit "died". */
+
+/* Keeps events no later than the `until` kept in the stream's scratch. */
+static int client_keep_until(stream *s, const char *text, size_t len)
+{
+    const double *until = stream_scratch(s, sizeof *until);
+    ev_scan e;
+    if (ev_scan_event(text, len, &e) != 0)
+        return 1; /* not an event: the model will say so */
+    return !until || (double)e.time_nano / 1e9 <= *until;
+}
+
+/* The engines' own words for the API's event names: Podman's libpod API
+ * says "died", Docker says "destroy" for a removed container. */
 static const char *client_podman_event_name(const char *key, const char *value)
 {
     return strcmp(key, "event") == 0 && strcmp(value, "die") == 0 ? "died" : value;
+}
+
+static const char *client_docker_event_name(const char *key, const char *value)
+{
+    return strcmp(key, "event") == 0 && strcmp(value, "remove") == 0 ? "destroy" : value;
 }
 
 /* client:get_events{ filters = { type =, event =, container =, label = }, since =, until =,
@@ -390,7 +161,7 @@ static int client_l_get_events(lua_State *L)
     lua_Number buffer = client_opt_num(L, 2, "buffer_size", 10000);
     luaL_argcheck(L, buffer >= 1 && buffer <= 1e7, 2, "buffer_size must be between 1 and 10000000");
     const char *filters =
-        client_filters_json(L, 2, c->eng.runtime == RUNTIME_PODMAN ? client_podman_event_name : NULL);
+        client_filters_json(L, 2, c->eng.runtime == RUNTIME_PODMAN ? client_podman_event_name : client_docker_event_name);
     client_times times;
     client_get_times(L, 2, c->eng.runtime, &times);
     /* Podman 4.3 takes `until` as a deadline for reading its events file,
@@ -416,8 +187,8 @@ static int client_l_get_events(lua_State *L)
         .framing = STREAM_JSON,
         .policy = STREAM_DROP_OLDEST,
         .max_items = (size_t)buffer,
-        .split = podman_past ? client_split_until : NULL,
-        .push = client_push_event,
+        .keep_text = podman_past ? client_keep_until : NULL,
+        .push_text = client_push_event,
         .runtime = c->eng.runtime,
     };
     stream *s = stream_open(L, 1, &c->eng, &rq, &spec);
@@ -431,7 +202,6 @@ static int client_l_get_events(lua_State *L)
 
 const luaL_Reg client_stream_methods[] = {
     {"get_container_logs", client_l_get_container_logs},
-    {"get_container_stats", client_l_get_container_stats},
     {"get_events", client_l_get_events},
     {NULL, NULL},
 };

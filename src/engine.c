@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "buf.h"
+#include "child.h"
+#include "cli_backend.h"
 #include "log.h"
 
 /* The Docker API versions this client speaks: it asks for the server's
@@ -24,6 +26,7 @@
 struct engine_op {
     engine *e;
     http_req *req;
+    cli_op *cli;            /* transport "cli": the CLI carrying the request out */
     engine_reply *reply;
     engine_done_fn done;
     void *ud;
@@ -41,7 +44,15 @@ struct engine_op {
     engine_errkind last_kind;
     char last_msg[512];
     long last_status;       /* e.g. 401: the status survives into the error */
+    /* connect, when no candidate answers (auto-detection only) */
+    int fallback;           /* auto-detecting: the fallbacks may be tried */
+    int start_service, use_cli, fallback_to_docker;
+    int phase;              /* ENGINE_PHASE_ */
+    int cli_next;           /* the next CLI to try: 0 podman, 1 docker */
+    buf notes;              /* fallbacks not tried, and why */
 };
+
+enum { ENGINE_PHASE_API, ENGINE_PHASE_SERVICE, ENGINE_PHASE_CLI, ENGINE_PHASE_DONE };
 
 const char *engine_errkind_name(engine_errkind k)
 {
@@ -101,14 +112,33 @@ static void engine_stop_tunnel(engine *e)
     e->tunnel_wait = NULL;
 }
 
+/* Drops this engine's reference on the transient Podman service (the last
+ * one stops it); the connect that waited for it is no longer told. */
+static void engine_release_service(engine *e)
+{
+    service_release(e->service);
+    e->service = NULL;
+    e->service_wait = NULL;
+}
+
+/* Everything a candidate brought besides its address. */
+static void engine_drop_transport(engine *e)
+{
+    engine_stop_tunnel(e);
+    engine_release_service(e);
+    cli_backend_free(e->cli);
+    e->cli = NULL;
+}
+
 void engine_disconnect(engine *e)
 {
     engine_stop_tunnel(e);
+    engine_release_service(e);
 }
 
 void engine_clear(engine *e)
 {
-    engine_stop_tunnel(e);
+    engine_drop_transport(e);
     endpoint_clear(&e->ep);
     memset(e, 0, sizeof *e);
 }
@@ -119,6 +149,7 @@ static void engine_op_free(engine_op *op)
     endpoint_list_free(&op->cands);
     free(op->want_version);
     buf_free(&op->tried);
+    buf_free(&op->notes);
     free(op);
 }
 
@@ -457,6 +488,28 @@ static http_req *engine_start_http(engine_op *op, const engine_request *rq, http
     return req;
 }
 
+static void engine_on_cli_done(void *ud)
+{
+    engine_op *op = ud;
+    engine_done_fn done = op->done;
+    void *dud = op->ud;
+    op->cli = NULL;
+    engine_op_free(op);
+    done(dud);
+}
+
+/* Transport "cli": the CLI carries the request out and answers in the
+ * API's shape (cli_backend.h). */
+static cli_op *engine_start_cli(engine_op *op, const engine_request *rq)
+{
+    engine *e = op->e;
+    if (!e->cli) {
+        engine_fail(op->reply, ERR_CONNECTION, 0, "the connection to %s is closed", e->ep.display);
+        return NULL;
+    }
+    return cli_call(e->cli, rq, e->request_timeout_ms, op->reply, engine_on_cli_done, op);
+}
+
 engine_op *engine_call(engine *e, const engine_request *rq, engine_reply *reply, engine_done_fn done, void *ud)
 {
     memset(reply, 0, sizeof *reply);
@@ -470,6 +523,13 @@ engine_op *engine_call(engine *e, const engine_request *rq, engine_reply *reply,
     op->done = done;
     op->ud = ud;
     op->flags = rq->flags;
+    if (e->ep.transport == TRANSPORT_CLI) {
+        if (!(op->cli = engine_start_cli(op, rq))) {
+            engine_op_free(op);
+            return NULL;
+        }
+        return op;
+    }
     if (rq->flags & ENGINE_STREAM) {
         op->on_data = rq->on_data;
         op->data_ud = rq->data_ud;
@@ -486,9 +546,13 @@ void engine_cancel(engine_op *op)
 {
     if (!op)
         return;
+    /* their ready callbacks would find op freed */
     if (op->e && op->e->tunnel_wait == op)
-        engine_stop_tunnel(op->e); /* its ready callback would find op freed */
+        engine_stop_tunnel(op->e);
+    if (op->e && op->e->service_wait == op)
+        engine_release_service(op->e);
     http_cancel(op->req);
+    cli_cancel(op->cli);
     engine_op_free(op);
 }
 
@@ -496,6 +560,8 @@ void engine_resume(engine_op *op)
 {
     if (op && op->req)
         http_resume(op->req);
+    if (op && op->cli)
+        cli_resume(op->cli);
 }
 
 /* ---- version negotiation ----
@@ -639,7 +705,7 @@ static void engine_connect_finish(engine_op *op)
 static void engine_connected(engine_op *op)
 {
     engine *e = op->e;
-    log_debug("connected to %s at %s (%s), API %s", engine_runtime_name(e->runtime), e->ep.display, e->ep.source,
+    log_debug("chose %s at %s (%s), API %s", engine_runtime_name(e->runtime), e->ep.display, e->ep.source,
               e->api_version);
     engine_reply_clear(op->reply);
     engine_connect_finish(op);
@@ -703,17 +769,24 @@ static void engine_on_ping(const http_result *res, void *ud)
 static void engine_connect_exhausted(engine_op *op)
 {
     engine_reply *r = op->reply;
-    if (op->cands.n == 1 && op->tried.len) {
+    buf looked;
+    buf_init(&looked);
+    buf_puts(&looked, op->cands.skipped);
+    if (op->notes.len)
+        buf_printf(&looked, "%s%s", looked.len ? "; " : "", buf_str(&op->notes));
+    const char *also = looked.len && buf_str(&looked) ? buf_str(&looked) : NULL;
+    if (!op->fallback && op->cands.n == 1 && op->tried.len) {
         /* one place was named: its own failure is the whole story */
         engine_fail(r, op->last_kind, op->last_status, "%s", op->last_msg);
-    } else if (op->cands.n == 0) {
+    } else if (op->tried.len == 0) {
         engine_fail(r, ERR_CONNECTION, 0, "no container engine found (looked at: %s)",
-                    op->cands.skipped[0] ? op->cands.skipped : "nothing: auto_detect is off");
+                    also ? also : "nothing: auto_detect is off");
     } else {
         engine_fail(r, op->last_kind ? op->last_kind : ERR_CONNECTION, 0,
                     "no container engine answered (tried %s; also looked at: %s)", buf_str(&op->tried),
-                    op->cands.skipped[0] ? op->cands.skipped : "nothing else");
+                    also ? also : "nothing else");
     }
+    buf_free(&looked);
 }
 
 static const engine_request engine_ping = {
@@ -756,22 +829,160 @@ static int engine_try_candidate(engine_op *op)
     return 1;
 }
 
+/* A candidate that failed before any request went out: noted among those
+ * tried, and forgotten. */
+static void engine_tried_at_once(engine_op *op)
+{
+    engine *e = op->e;
+    const char *who = e->ep.display ? e->ep.display : e->ep.source;
+    log_debug("skipping %s: %s", who, op->reply->message);
+    buf_printf(&op->tried, "%s%s: %s", op->tried.len ? "; " : "", who, op->reply->message);
+    op->last_kind = op->reply->kind;
+    snprintf(op->last_msg, sizeof op->last_msg, "%s", op->reply->message);
+    engine_reply_clear(op->reply);
+    engine_drop_transport(e);
+    endpoint_clear(&e->ep);
+}
+
+/* ---- when no API answers: the transient service, then the CLI ---- */
+
+/* A fallback that is not tried, and why: part of the final error. */
+static void engine_note(engine_op *op, const char *what)
+{
+    log_debug("not trying %s", what);
+    buf_printf(&op->notes, "%s%s", op->notes.len ? "; " : "", what);
+}
+
+/* The transient service is up, or not: ping it like any socket. */
+static void engine_on_service(void *ud, int ok, const char *message)
+{
+    engine_op *op = ud;
+    op->e->service_wait = NULL;
+    if (ok && (op->req = engine_start_http(op, &engine_ping, engine_on_ping)))
+        return;
+    if (!ok)
+        engine_fail(op->reply, ERR_CONNECTION, 0, "%s", message);
+    engine_candidate_failed(op);
+}
+
+/* Starts (or joins) the transient Podman service. Returns 1 when waiting
+ * for it, 0 when it is not to be tried or could not start. */
+static int engine_try_service(engine_op *op)
+{
+    engine *e = op->e;
+    char podman[4096], err[512], url[256];
+    if (!op->start_service) {
+        engine_note(op, "podman system service: start_service is off");
+        return 0;
+    }
+    if (child_which("podman", podman, sizeof podman) != 0) {
+        engine_note(op, "podman system service: podman is not installed (not in PATH)");
+        return 0;
+    }
+    e->service = service_acquire(podman, e->connect_timeout_ms, engine_on_service, op, err, sizeof err);
+    if (e->service) {
+        snprintf(url, sizeof url, "unix://%s", service_socket(e->service));
+        if (endpoint_parse(url, "podman system service started by moonpod", &e->ep, err, sizeof err) == 0) {
+            e->service_wait = op;
+            return 1;
+        }
+    }
+    engine_fail(op->reply, ERR_CONNECTION, 0, "%s", err);
+    e->ep.source = "podman system service";
+    engine_tried_at_once(op);
+    return 0;
+}
+
+/* The CLI's `version`, in the shape of GET /version: negotiate from it. */
+static void engine_on_cli_version(void *ud)
+{
+    engine_op *op = ud;
+    engine_facts f;
+    op->cli = NULL;
+    if (op->reply->kind == ERR_NONE) {
+        if (!engine_facts_from_version(op->reply->json, &f))
+            engine_fail(op->reply, ERR_PROTOCOL, 0, "%s: `version` said nothing usable", op->e->ep.display);
+        else if (engine_negotiate(op->e, &f, NULL, op->reply) == 0)
+            return engine_connected(op);
+    }
+    /* a CLI that can't say its version can't reach an engine either */
+    if (op->reply->kind == ERR_API)
+        op->reply->kind = ERR_CONNECTION;
+    engine_candidate_failed(op);
+}
+
+/* Makes the CLI of `rt` at `path` the candidate and asks its version.
+ * Returns 1 when that is under way. */
+static int engine_start_cli_candidate(engine_op *op, engine_runtime rt, const char *path)
+{
+    engine *e = op->e;
+    engine_request version = {.method = "GET", .path = "/version", .flags = ENGINE_UNVERSIONED,
+                              .timeout_ms = e->connect_timeout_ms};
+    e->cli = cli_backend_new(rt, path);
+    e->ep.transport = TRANSPORT_CLI;
+    e->ep.source = rt == RUNTIME_PODMAN ? "podman CLI" : "docker CLI";
+    e->ep.display = e->cli ? strdup(cli_backend_display(e->cli)) : NULL;
+    if (!e->cli || !e->ep.display) {
+        engine_fail(op->reply, ERR_PROTOCOL, 0, "out of memory");
+        engine_tried_at_once(op);
+        return 0;
+    }
+    log_debug("no API socket answered: trying the %s at %s", e->ep.source, path);
+    if ((op->cli = cli_call(e->cli, &version, e->connect_timeout_ms, op->reply, engine_on_cli_version, op)))
+        return 1;
+    engine_tried_at_once(op);
+    return 0;
+}
+
+/* The podman CLI, then (with fallback_to_docker) the docker CLI. Returns 1
+ * when one is being asked, 0 when none is left. */
+static int engine_try_cli(engine_op *op)
+{
+    static const char *const names[] = {"podman", "docker"};
+    char path[4096], note[128];
+    if (!op->use_cli) {
+        engine_note(op, "podman and docker CLIs: use_cli_fallback is off");
+        op->cli_next = 2;
+        return 0;
+    }
+    while (op->cli_next < 2) {
+        int i = op->cli_next++;
+        if (i == 1 && !op->fallback_to_docker) {
+            engine_note(op, "docker CLI: fallback_to_docker is off");
+        } else if (child_which(names[i], path, sizeof path) != 0) {
+            snprintf(note, sizeof note, "%s CLI: not installed (not in PATH)", names[i]);
+            engine_note(op, note);
+        } else if (engine_start_cli_candidate(op, i == 0 ? RUNTIME_PODMAN : RUNTIME_DOCKER, path)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Asks the next candidate what it is. Returns 1 when a request is in
  * flight, 0 when none is left (the reply then says why). */
 static int engine_connect_next(engine_op *op)
 {
-    while (op->next < op->cands.n) {
-        engine_stop_tunnel(op->e); /* the previous candidate's */
-        endpoint_move(&op->e->ep, &op->cands.items[op->next++]);
-        if (engine_try_candidate(op))
-            return 1;
-        buf_printf(&op->tried, "%s%s: %s", op->tried.len ? "; " : "", op->e->ep.display, op->reply->message);
-        op->last_kind = op->reply->kind;
-        snprintf(op->last_msg, sizeof op->last_msg, "%s", op->reply->message);
-        engine_reply_clear(op->reply);
-        endpoint_clear(&op->e->ep);
+    for (;;) {
+        engine_drop_transport(op->e); /* the previous candidate's */
+        if (op->next < op->cands.n) {
+            endpoint_move(&op->e->ep, &op->cands.items[op->next++]);
+            if (engine_try_candidate(op))
+                return 1;
+            engine_tried_at_once(op);
+        } else if (!op->fallback || op->phase == ENGINE_PHASE_DONE) {
+            break;
+        } else if (op->phase == ENGINE_PHASE_API) {
+            op->phase = ENGINE_PHASE_SERVICE;
+            if (engine_try_service(op))
+                return 1;
+        } else {
+            op->phase = ENGINE_PHASE_CLI;
+            if (engine_try_cli(op))
+                return 1;
+            op->phase = ENGINE_PHASE_DONE;
+        }
     }
-    engine_stop_tunnel(op->e);
     engine_connect_exhausted(op);
     return 0;
 }
@@ -812,6 +1023,12 @@ engine_op *engine_connect(engine *e, const engine_config *cfg, engine_reply *rep
     op->ud = ud;
     op->want_version = cfg->api_version ? strdup(cfg->api_version) : NULL;
     buf_init(&op->tried);
+    buf_init(&op->notes);
+    /* a place that was named is the answer or the error, never replaced */
+    op->fallback = cfg->auto_detect && !cfg->socket_path && !cfg->remote_url;
+    op->start_service = cfg->start_service;
+    op->use_cli = cfg->use_cli_fallback;
+    op->fallback_to_docker = cfg->fallback_to_docker;
     e->connect_timeout_ms = (long)(cfg->connect_timeout * 1000);
     e->request_timeout_ms = (long)(cfg->request_timeout * 1000);
     if (!engine_connect_next(op)) {

@@ -14,6 +14,7 @@
 
 #include "endpoint.h"
 #include "http.h"
+#include "service.h"
 #include "tunnel.h"
 
 typedef enum { RUNTIME_PODMAN, RUNTIME_DOCKER } engine_runtime;
@@ -75,6 +76,9 @@ typedef struct engine {
     long request_timeout_ms;
     tunnel *tunnel;          /* ssh://: the ssh child the requests go through */
     struct engine_op *tunnel_wait; /* the connect waiting for it to come up */
+    service_ref *service;    /* the transient Podman service moonpod started, when that is the engine */
+    struct engine_op *service_wait; /* the connect waiting for it to come up */
+    struct cli_backend *cli; /* transport "cli": how the podman or docker CLI is run */
 } engine;
 
 const char *engine_runtime_name(engine_runtime r);
@@ -84,7 +88,12 @@ typedef void (*engine_done_fn)(void *ud);
 
 /* Finds and negotiates with an engine, filling *e. `done` runs once, from a
  * loop callback, with *reply telling success (ERR_NONE) or why nothing
- * answered. Returns NULL (reply filled) when it can't start. */
+ * answered. Returns NULL (reply filled) when it can't start.
+ *
+ * With auto-detection (no socket_path or remote_url), when no candidate
+ * answers: a transient `podman system service` (start_service, service.h),
+ * then the podman CLI and, with fallback_to_docker, the docker CLI
+ * (use_cli_fallback, cli_backend.h). */
 engine_op *engine_connect(engine *e, const engine_config *cfg, engine_reply *reply, engine_done_fn done, void *ud);
 
 enum {
@@ -106,7 +115,9 @@ typedef struct engine_request {
 } engine_request;
 
 /* Starts a request; on completion fills *reply and calls done(ud).
- * Returns NULL (reply filled) when it can't start. */
+ * Returns NULL (reply filled) when it can't start. On transport "cli" the
+ * request is carried out by the CLI instead (cli_backend.h), with an
+ * answer of the same shape. */
 engine_op *engine_call(engine *e, const engine_request *req, engine_reply *reply, engine_done_fn done, void *ud);
 
 /* Abandons an operation that has not completed; done is not called. */
@@ -118,8 +129,8 @@ void engine_resume(engine_op *op);
 void engine_clear(engine *e);
 
 /* Lets go at once of what a connection holds outside the process (an ssh
- * tunnel's child); later requests fail with a connection error.
- * engine_clear does this too. */
+ * tunnel's child, a reference on the transient Podman service); later
+ * requests fail with a connection error. engine_clear does this too. */
 void engine_disconnect(engine *e);
 
 #endif

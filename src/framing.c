@@ -471,6 +471,58 @@ static frame_lines *frame_mux_lines(frame_mux *f)
     return f->stream == 2 ? &f->err : &f->out;
 }
 
+void frame_mux_set_stamped(frame_mux *f, int on)
+{
+    f->stamped = on != 0;
+}
+
+/* A timestamp is at most "2006-01-02T15:04:05.999999999+07:00 ". */
+#define FRAME_STAMP_MAX ((int)sizeof(((frame_mux *)0)->stamp))
+
+static int frame_stamp_char(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || c == '-' || c == 'T' || c == ':' || c == '.' || c == 'Z' || c == '+';
+}
+
+static int frame_stamp_shape(const char *s, size_t n)
+{
+    return n >= 20 && s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[13] == ':';
+}
+
+/* Reads the start of a frame that continues a line: an engine that splits
+ * a long line repeats the timestamp on every piece (Podman does), one that
+ * does not sends the text straight on. A candidate "TIMESTAMP " is held
+ * until its space, then dropped; anything else is given back as text. */
+static size_t frame_mux_skip_stamp(frame_mux *f, const unsigned char *u, size_t n, frame_relay *r, int *rc)
+{
+    size_t k = 0;
+    int give_back = 0;
+
+    while (k < n && k < f->remaining && f->in_stamp) {
+        unsigned char c = u[k];
+        if (c == ' ' && frame_stamp_shape(f->stamp, f->stamp_len)) {
+            f->in_stamp = 0;
+            k++;
+        } else if (frame_stamp_char(c) && f->stamp_len < FRAME_STAMP_MAX - 1) {
+            f->stamp[f->stamp_len++] = (char)c;
+            k++;
+        } else {
+            give_back = 1;
+            f->in_stamp = 0;
+        }
+    }
+    f->remaining -= (uint32_t)k;
+    if (f->in_stamp && f->remaining == 0)
+        give_back = 1; /* the frame ended inside it */
+    if (give_back) {
+        f->in_stamp = 0;
+        if (!r->stopped && frame_lines_feed(frame_mux_lines(f), f->stream, f->stamp, f->stamp_len,
+                                            frame_relay_emit, r) < 0)
+            *rc = -1;
+    }
+    return k;
+}
+
 int frame_mux_feed(frame_mux *f, const char *p, size_t n, frame_emit_fn emit, void *ud)
 {
     frame_relay r = { emit, ud, 0 };
@@ -485,6 +537,13 @@ int frame_mux_feed(frame_mux *f, const char *p, size_t n, frame_emit_fn emit, vo
             k = frame_mux_header(f, u, n);
             if (f->stream == FRAME_MUX_BROKEN)
                 return -2;
+            /* a frame that starts in the middle of a line continues it */
+            if (f->remaining > 0 && f->stamped && frame_mux_lines(f)->len > 0) {
+                f->in_stamp = 1;
+                f->stamp_len = 0;
+            }
+        } else if (f->in_stamp) {
+            k = frame_mux_skip_stamp(f, u, n, &r, &rc);
         } else {
             k = n < f->remaining ? n : f->remaining;
             /* After a stop, payloads are still walked past (not decoded)

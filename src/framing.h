@@ -73,6 +73,10 @@ typedef struct frame_mux {
     frame_lines out, err;   /* per-stream line assembly */
     uint64_t frames;
     uint64_t bad_headers;   /* headers with a stream byte > 2 or non-zero padding */
+    unsigned char stamped;  /* payloads begin with "TIMESTAMP " (logs asked with timestamps) */
+    unsigned char in_stamp; /* reading what may be a continuation frame's timestamp */
+    unsigned char stamp_len;
+    char stamp[40];         /* its bytes so far, given back if it is not one */
 } frame_mux;
 
 void frame_mux_init(frame_mux *f, size_t max_line);
@@ -80,6 +84,11 @@ void frame_mux_free(frame_mux *f);
 /* Returns 0, -1 when out of memory, or -2 after a bad header: the stream is
  * not multiplexed (a caller may then fall back to frame_lines). */
 int frame_mux_feed(frame_mux *f, const char *p, size_t n, frame_emit_fn emit, void *ud);
+/* Each frame's payload starts with the engine's "TIMESTAMP ". An engine
+ * splits a long line over several frames, each with its own timestamp:
+ * the first stays at the start of the line, the others are dropped so the
+ * line's text comes out whole. */
+void frame_mux_set_stamped(frame_mux *f, int on);
 int frame_mux_finish(frame_mux *f, frame_emit_fn emit, void *ud);
 
 #endif

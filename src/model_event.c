@@ -6,30 +6,27 @@
  * healthy", "exec_start: sh -c ..."), Podman keeps the action bare and puts
  * the health state in its own field; the exit code is `exitCode` on Docker
  * and `containerExitCode` on Podman, where it is present (as "0") on every
- * event. Labels travel among the actor's attributes on both. */
+ * event. Labels travel among the actor's attributes on both.
+ *
+ * The event is read with event_scan (no JSON tree): the same view serves
+ * the listener's filters in C and the model pushed to Lua, and `raw` is
+ * decoded from the kept text only if a script reads it. */
 #include <lauxlib.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "json.h"
 #include "models.h"
 
-static const char *model_ev_str(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* Attributes that describe the event rather than the container's labels. */
-static int model_ev_reserved(const char *key)
+static int model_ev_reserved(ev_str key)
 {
     static const char *const reserved[] = {
         "name", "image", "exitCode", "containerExitCode", "podId", "signal", "execID",
         "health_status", "HealthStatus", "container", "type", "driver", NULL,
     };
     for (const char *const *r = reserved; *r; r++)
-        if (strcmp(*r, key) == 0)
+        if (ev_str_eq(key, *r))
             return 1;
     return 0;
 }
@@ -42,89 +39,140 @@ void model_event_action(const char *raw, char *action, size_t len, const char **
         n = len - 1;
     memcpy(action, raw ? raw : "", n);
     action[n] = '\0';
+    /* one word per happening on both engines: Podman's "died", Docker's
+     * "destroy" for a removed container */
     if (strcmp(action, "died") == 0)
         strcpy(action, "die");
+    else if (strcmp(action, "destroy") == 0)
+        strcpy(action, "remove");
     *detail = colon ? colon + 2 : NULL;
 }
 
-static void model_ev_set_str(lua_State *L, const char *field, const char *v)
+void model_event_view(const ev_scan *e, event_view *v)
 {
-    if (!v)
+    char raw[sizeof v->action + sizeof v->detail];
+    const char *detail;
+    memset(v, 0, sizeof *v);
+    v->scan = e;
+    ev_str_copy(e->type, v->type, sizeof v->type);
+    if (!v->type[0])
+        strcpy(v->type, "container");
+    for (char *c = v->type; *c; c++)
+        *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+    ev_str_copy(e->action, raw, sizeof raw);
+    model_event_action(raw, v->action, sizeof v->action, &detail);
+    if (detail)
+        snprintf(v->detail, sizeof v->detail, "%s", detail);
+    if (strcmp(v->action, "health_status") == 0) {
+        if (v->detail[0])
+            snprintf(v->health, sizeof v->health, "%.15s", v->detail);
+        else if (e->health.p)
+            ev_str_copy(e->health, v->health, sizeof v->health);
+        else
+            ev_str_copy(ev_scan_attr(e, "health_status"), v->health, sizeof v->health);
+        v->detail[0] = '\0';
+    }
+    v->id = e->id;
+    v->name = ev_scan_attr(e, "name");
+    v->image = ev_scan_attr(e, "image");
+    if (!v->image.p)
+        v->image = e->from;
+    if (strcmp(v->action, "die") == 0) {
+        ev_str code = ev_scan_attr(e, "exitCode");
+        if (!code.p)
+            code = ev_scan_attr(e, "containerExitCode");
+        char num[24];
+        if (code.p && ev_str_copy(code, num, sizeof num) > 0) {
+            v->has_exit_code = 1;
+            v->exit_code = strtol(num, NULL, 10);
+        }
+    }
+    v->time_nano = e->time_nano;
+}
+
+int model_event_has_label(const event_view *v, const char *key, const char *value)
+{
+    for (int i = 0; i < v->scan->nattrs; i++) {
+        const ev_attr *a = &v->scan->attrs[i];
+        if (!model_ev_reserved(a->key) && ev_str_eq(a->key, key))
+            return !value || ev_str_eq(a->value, value);
+    }
+    return 0;
+}
+
+static void model_ev_push_str(lua_State *L, const char *field, ev_str s)
+{
+    char small[256];
+    if (!s.p)
+        return;
+    if (!s.escaped) {
+        lua_pushlstring(L, s.p, s.n);
+    } else {
+        size_t n = ev_str_copy(s, small, sizeof small);
+        if (n < sizeof small) {
+            lua_pushlstring(L, small, n);
+        } else {
+            char *big = malloc(n + 1);
+            if (!big)
+                luaL_error(L, "out of memory");
+            ev_str_copy(s, big, n + 1);
+            lua_pushlstring(L, big, n);
+            free(big);
+        }
+    }
+    lua_setfield(L, -2, field);
+}
+
+static void model_ev_labels(lua_State *L, const ev_scan *e)
+{
+    lua_createtable(L, 0, e->nattrs);
+    for (int i = 0; i < e->nattrs; i++) {
+        if (model_ev_reserved(e->attrs[i].key))
+            continue;
+        char key[256];
+        ev_str_copy(e->attrs[i].key, key, sizeof key);
+        model_ev_push_str(L, key, e->attrs[i].value);
+    }
+    lua_setfield(L, -2, "labels");
+}
+
+static void model_ev_set_cstr(lua_State *L, const char *field, const char *v)
+{
+    if (!v || !*v)
         return;
     lua_pushstring(L, v);
     lua_setfield(L, -2, field);
 }
 
-static double model_ev_time(const cJSON *e)
+int model_push_event_view(lua_State *L, const event_view *v, const char *text, size_t len, const char *runtime)
 {
-    const cJSON *nano = cJSON_GetObjectItemCaseSensitive(e, "timeNano");
-    const cJSON *secs = cJSON_GetObjectItemCaseSensitive(e, "time");
-    if (cJSON_IsNumber(nano) && nano->valuedouble > 0)
-        return nano->valuedouble / 1e9;
-    return cJSON_IsNumber(secs) ? secs->valuedouble : 0;
-}
-
-static void model_ev_labels(lua_State *L, const cJSON *attrs)
-{
-    const cJSON *a;
-    lua_newtable(L);
-    cJSON_ArrayForEach(a, attrs) {
-        if (cJSON_IsString(a) && !model_ev_reserved(a->string)) {
-            lua_pushstring(L, a->valuestring);
-            lua_setfield(L, -2, a->string);
-        }
-    }
-    lua_setfield(L, -2, "labels");
-}
-
-/* The exit code of a die event: Docker's exitCode, Podman's containerExitCode. */
-static void model_ev_exit_code(lua_State *L, const cJSON *attrs)
-{
-    const char *code = model_ev_str(attrs, "exitCode");
-    if (!code)
-        code = model_ev_str(attrs, "containerExitCode");
-    if (code && *code) {
-        lua_pushinteger(L, strtol(code, NULL, 10));
+    luaL_checkstack(L, 6, "event model");
+    lua_createtable(L, 0, 12);
+    model_attach_raw_text(L, text, len);
+    lua_pushnumber(L, (lua_Number)v->time_nano / 1e9);
+    lua_setfield(L, -2, "timestamp");
+    model_ev_set_cstr(L, "type", v->type);
+    model_ev_set_cstr(L, "action", v->action);
+    model_ev_push_str(L, "container_id", v->id);
+    model_ev_push_str(L, "container_name", v->name);
+    model_ev_push_str(L, "image", v->image);
+    model_ev_set_cstr(L, "runtime", runtime);
+    model_ev_labels(L, v->scan);
+    if (v->has_exit_code) {
+        lua_pushinteger(L, v->exit_code);
         lua_setfield(L, -2, "exit_code");
     }
+    model_ev_set_cstr(L, "health", v->health);
+    model_ev_set_cstr(L, "detail", v->detail);
+    return 1;
 }
 
-int model_push_event(lua_State *L, cJSON *e, engine_runtime rt, const char *runtime)
+int model_push_event_text(lua_State *L, const char *text, size_t len, const char *runtime)
 {
-    const cJSON *actor = cJSON_GetObjectItemCaseSensitive(e, "Actor");
-    const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(actor, "Attributes");
-    const char *raw_action = model_ev_str(e, "Action");
-    const char *type = model_ev_str(e, "Type");
-    const char *id = model_ev_str(actor, "ID");
-    char action[64], type_lc[32];
-    const char *detail;
-
-    luaL_checkstack(L, 6, "event model");
-    model_event_action(raw_action ? raw_action : model_ev_str(e, "status"), action, sizeof action, &detail);
-    snprintf(type_lc, sizeof type_lc, "%s", type ? type : "container");
-    for (char *c = type_lc; *c; c++)
-        *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
-
-    lua_createtable(L, 0, 12);
-    model_attach_raw(L, e); /* owned by the model from here, even on an error */
-    lua_pushnumber(L, model_ev_time(e));
-    lua_setfield(L, -2, "timestamp");
-    model_ev_set_str(L, "type", type_lc);
-    model_ev_set_str(L, "action", action);
-    model_ev_set_str(L, "container_id", id ? id : model_ev_str(e, "id"));
-    model_ev_set_str(L, "container_name", model_ev_str(attrs, "name"));
-    model_ev_set_str(L, "image", model_ev_str(attrs, "image") ? model_ev_str(attrs, "image") : model_ev_str(e, "from"));
-    model_ev_set_str(L, "runtime", runtime ? runtime : engine_runtime_name(rt));
-    model_ev_labels(L, attrs);
-    if (strcmp(action, "die") == 0)
-        model_ev_exit_code(L, attrs);
-    if (strcmp(action, "health_status") == 0) {
-        const char *health = detail ? detail : model_ev_str(e, "HealthStatus");
-        if (!health)
-            health = model_ev_str(attrs, "health_status");
-        model_ev_set_str(L, "health", health);
-    } else if (detail) {
-        model_ev_set_str(L, "detail", detail);
-    }
-    return 1;
+    ev_scan scan;
+    event_view v;
+    if (ev_scan_event(text, len, &scan) != 0)
+        return 0;
+    model_event_view(&scan, &v);
+    return model_push_event_view(L, &v, text, len, runtime);
 }

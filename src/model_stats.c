@@ -46,8 +46,20 @@ static double ms_docker_time(const cJSON *s, const char *key)
     return cJSON_IsString(t) && model_parse_time(t->valuestring, &v) == 0 ? v : 0;
 }
 
+/* A sample in libpod's shape whatever the engine: what moonpod makes of
+ * the docker CLI's stats when no API answers (cli_backend.h). */
+static int ms_libpod_shape(const cJSON *s)
+{
+    return ms_get(s, "ContainerID") && ms_get(s, "CPU") && !ms_get(s, "cpu_stats");
+}
+
 int model_stats_docker_cpu(const cJSON *s, model_cpu_sample *now)
 {
+    if (ms_libpod_shape(s)) {
+        now->total_ns = ms_num(s, "CPUNano");
+        now->at = ms_num(s, "SystemNano") / 1e9;
+        return now->at > 0;
+    }
     const cJSON *cpu = ms_get(s, "cpu_stats");
     now->total_ns = ms_num(ms_get(cpu, "cpu_usage"), "total_usage");
     now->at = ms_docker_time(s, "read");
@@ -160,7 +172,7 @@ int model_push_stats(lua_State *L, cJSON *s, engine_runtime rt, const model_cpu_
     luaL_checkstack(L, 6, "stats model");
     lua_createtable(L, 0, 13);
     model_attach_raw(L, s); /* owned by the model from here, even on an error */
-    double cpu = rt == RUNTIME_DOCKER ? ms_docker_push(L, s, base) : ms_podman_push(L, s);
+    double cpu = rt == RUNTIME_DOCKER && !ms_libpod_shape(s) ? ms_docker_push(L, s, base) : ms_podman_push(L, s);
     if (cpu < 0 && skip_without_cpu) {
         lua_pop(L, 1);
         return 0;

@@ -64,9 +64,20 @@ static int model_expect(const char **p, const char *accept)
     return 0;
 }
 
+/* Days since 1970-01-01 of a proleptic Gregorian date: plain arithmetic,
+ * because timegm() was a tenth of the time spent reading a log line. */
+static long model_days_from_civil(long y, long m, long d)
+{
+    y -= m <= 2;
+    long era = (y >= 0 ? y : y - 399) / 400;
+    long yoe = y - era * 400;
+    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
 int model_parse_time(const char *s, double *out)
 {
-    struct tm tm = {0};
     int y, mo, d, h, mi, sec;
     const char *p = s;
     if (!s || model_digits(&p, 4, &y) || model_expect(&p, "-") || model_digits(&p, 2, &mo) ||
@@ -92,13 +103,9 @@ int model_parse_time(const char *s, double *out)
     } else if (model_expect(&p, "Zz")) {
         return -1;
     }
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    *out = (double)(timegm(&tm) - offset) + frac;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    *out = (double)(model_days_from_civil(y, mo, d) * 86400 + h * 3600L + mi * 60L + sec - offset) + frac;
     return 0;
 }
 
@@ -253,18 +260,39 @@ void model_attach_raw(lua_State *L, cJSON *c)
     lua_pop(L, 1);
 }
 
-/* Builds raw for the model at idx if it is still pending. */
+void model_attach_raw_text(lua_State *L, const char *text, size_t len)
+{
+    luaL_setmetatable(L, MODEL_MT);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &model_pending_raw);
+    lua_pushvalue(L, -2);
+    lua_pushlstring(L, text, len);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+}
+
+/* Builds raw for the model at idx if it is still pending: from a cJSON
+ * tree kept in a userdata, or from JSON text. */
 static void model_materialize_raw(lua_State *L, int idx)
 {
     idx = lua_absindex(L, idx);
     lua_rawgetp(L, LUA_REGISTRYINDEX, &model_pending_raw);
     lua_pushvalue(L, idx);
-    if (lua_rawget(L, -2) == LUA_TUSERDATA) {
+    int t = lua_rawget(L, -2);
+    if (t == LUA_TUSERDATA) {
         cJSON **doc = lua_touserdata(L, -1);
         json_push(L, *doc);
         lua_setfield(L, idx, "raw");
         cJSON_Delete(*doc);
         *doc = NULL;
+    } else if (t == LUA_TSTRING) {
+        size_t len;
+        const char *text = lua_tolstring(L, -1, &len);
+        cJSON *doc = cJSON_ParseWithLength(text, len);
+        json_push(L, doc); /* nil when the text was not JSON */
+        cJSON_Delete(doc);
+        lua_setfield(L, idx, "raw");
+    }
+    if (t != LUA_TNIL) {
         lua_pushvalue(L, idx);
         lua_pushnil(L);
         lua_rawset(L, -4);

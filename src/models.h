@@ -12,6 +12,7 @@
 #include <lua.h>
 
 #include "engine.h"
+#include "event_scan.h"
 
 /* Creates the models' metatables; call once per state. */
 void model_register(lua_State *L);
@@ -39,15 +40,41 @@ void model_attach_raw(lua_State *L, cJSON *c);
  * element of libpod's pod list; takes ownership of `p`. */
 void model_push_pod(lua_State *L, cJSON *p, const char *runtime);
 
+/* An event as both engines' events are seen by moonpod: read from the
+ * JSON text with event_scan, normalised (died -> die, "health_status:
+ * healthy" -> health_status + health), for filters in C and for the model. */
+typedef struct event_view {
+    const ev_scan *scan;
+    char type[16];            /* container, image, network, ... lower case */
+    char action[48];          /* Docker's word on both engines */
+    char detail[128];         /* what followed ": " in Docker's action */
+    char health[16];          /* health_status events: healthy, unhealthy, starting */
+    ev_str id, name, image;
+    int has_exit_code;        /* die events */
+    long exit_code;
+    int64_t time_nano;
+} event_view;
+
+void model_event_view(const ev_scan *e, event_view *v);
+/* Has the event's container this label (with this value, unless NULL)? */
+int model_event_has_label(const event_view *v, const char *key, const char *value);
+
 /* ContainerEvent { timestamp, type, container_id, container_name, action,
- * image, labels, runtime, exit_code?, health?, detail?, raw } from one event
- * of either engine; takes ownership of `e`. Returns 1. */
-int model_push_event(lua_State *L, cJSON *e, engine_runtime rt, const char *runtime);
+ * image, labels, runtime, exit_code?, health?, detail?, raw } from the
+ * event's view; `raw` is decoded from `text` if a script reads it. */
+int model_push_event_view(lua_State *L, const event_view *v, const char *text, size_t len, const char *runtime);
+/* The same from the text alone; pushes nothing and returns 0 when it is
+ * not an event. */
+int model_push_event_text(lua_State *L, const char *text, size_t len, const char *runtime);
 
 /* An engine's action word in the API's terms: "died" is "die", and
  * Docker's "health_status: healthy" is "health_status" with the detail
  * "healthy". `detail` points into raw, or is NULL. */
 void model_event_action(const char *raw, char *action, size_t len, const char **detail);
+
+/* Gives the model on top its `raw` field from JSON text (copied), decoded
+ * on first read; sets the models' metatable. */
+void model_attach_raw_text(lua_State *L, const char *text, size_t len);
 
 /* A container's cumulative CPU time at a moment, to measure CPU use over
  * an interval when the engine's sample doesn't carry its own start. */
@@ -56,13 +83,15 @@ typedef struct model_cpu_sample {
     double at;         /* when, epoch seconds */
 } model_cpu_sample;
 
-/* The CPU counter of a Docker stats sample; 0 when it has no time. */
+/* The CPU counter of a Docker stats sample (or of a libpod-shaped one);
+ * 0 when it has no time. */
 int model_stats_docker_cpu(const cJSON *s, model_cpu_sample *now);
 
 /* ContainerStats { timestamp, container_id, cpu_percent, memory_usage_bytes,
  * memory_limit_bytes, memory_percent, network_rx_bytes, network_tx_bytes,
  * block_read_bytes, block_write_bytes, pids, raw } from a Docker stats
- * sample or an element of libpod's Stats list; takes ownership of `s`.
+ * sample or an element of libpod's Stats list (of either engine: the CLI
+ * backend gives Docker's samples that shape); takes ownership of `s`.
  * cpu_percent comes from the sample's own previous counters, else from
  * `base` (may be NULL); with neither, the sample says nothing about CPU:
  * it is skipped (nothing pushed, returns 0) when skip_without_cpu, else

@@ -9,6 +9,7 @@
 #include "client.h"
 #include "embed.h"
 #include "error.h"
+#include "event_source.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
@@ -54,6 +55,7 @@ int moonpod_open_core(lua_State *L)
     client_register(L);
     error_register(L);
     process_register(L);
+    event_source_register(L);
     lua_pushcfunction(L, moonpod_l_exit);
     lua_setfield(L, -2, "exit");
     json_open(L);

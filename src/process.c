@@ -3,171 +3,70 @@
  * A command is an argv vector handed to uv_spawn: there is never a shell in
  * between, so nothing in an argument is interpreted. Output is collected
  * from pipes up to a bound (what exceeds it is counted, not kept) and the
- * task waits without blocking the loop. The operation frees itself when its
- * last libuv handle has closed and the task no longer needs it. */
+ * task waits without blocking the loop. The process itself is a child
+ * (child.h), which outlives the task when it is cancelled: it is killed
+ * and reaped in the background. */
 #include "process.h"
 
 #include <lauxlib.h>
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
-#include "buf.h"
-#include "loop.h"
+#include "child.h"
 #include "task.h"
 
-#define PROCESS_DEFAULT_MAX_OUTPUT ((size_t)16 << 20)
+#define PROCESS_DEFAULT_MAX_OUTPUT CHILD_DEFAULT_MAX_OUTPUT
 
-typedef struct proc_op proc_op;
-
-typedef struct proc_pipe {
-    uv_pipe_t pipe;
-    proc_op *op;
-    buf data;
-    size_t dropped;        /* bytes beyond the bound */
-    int open;
-} proc_pipe;
-
-struct proc_op {
+/* What the task waits on. The child (child.h) owns the handles; this only
+ * lives until the task is resumed or cancelled. */
+typedef struct proc_op {
     task_wait wait;
-    uv_process_t proc;
-    proc_pipe out, err;
-    uv_pipe_t in;
-    uv_write_t write_req;
-    uv_timer_t timer;
-    char *input;
-    size_t max_output;
-    int refs;              /* handles not yet closed + the task's claim */
-    int running;           /* the child has not exited */
-    int collecting;        /* exit or EOFs still to come before waking the task */
-    int timed_out;
-    int64_t exit_status;
-    int term_signal;
-};
+    child *c;
+    child_status st;
+} proc_op;
 
-static void proc_unref(proc_op *op)
+static void proc_on_done(void *ud, const child_status *st)
 {
-    if (--op->refs > 0)
-        return;
-    buf_free(&op->out.data);
-    buf_free(&op->err.data);
-    free(op->input);
-    free(op);
+    proc_op *op = ud;
+    op->st = *st;
+    task_wake(&op->wait);
 }
 
-static void proc_on_close(uv_handle_t *h)
-{
-    proc_unref(h->data);
-}
-
-static void proc_close(uv_handle_t *h)
-{
-    if (!uv_is_closing(h))
-        uv_close(h, proc_on_close);
-}
-
-static void proc_settle(proc_op *op)
-{
-    if (--op->collecting == 0) {
-        proc_close((uv_handle_t *)&op->timer);
-        task_wake(&op->wait);
-    }
-}
-
-/* ---- output ---- */
-
-static void proc_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
-{
-    static char scratch[65536];
-    (void)h;
-    (void)hint;
-    /* Reads are copied out at once: one static buffer serves all pipes. */
-    *b = uv_buf_init(scratch, sizeof scratch);
-}
-
-static void proc_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-    proc_pipe *p = (proc_pipe *)s;
-    if (n > 0) {
-        size_t keep = p->data.len >= p->op->max_output ? 0 : p->op->max_output - p->data.len;
-        size_t take = (size_t)n < keep ? (size_t)n : keep;
-        buf_add(&p->data, b->base, take);
-        p->dropped += (size_t)n - take;
-        return;
-    }
-    if (n < 0) {
-        p->open = 0;
-        uv_read_stop(s);
-        proc_close((uv_handle_t *)s);
-        proc_settle(p->op);
-    }
-}
-
-/* ---- the child ---- */
-
-static void proc_on_exit(uv_process_t *pr, int64_t status, int sig)
-{
-    proc_op *op = pr->data;
-    op->running = 0;
-    op->exit_status = status;
-    op->term_signal = sig;
-    proc_close((uv_handle_t *)pr);
-    proc_settle(op);
-}
-
-static void proc_on_timeout(uv_timer_t *t)
-{
-    proc_op *op = t->data;
-    if (op->running) {
-        op->timed_out = 1;
-        uv_process_kill(&op->proc, SIGKILL);
-    }
-}
-
-static void proc_on_written(uv_write_t *w, int status)
-{
-    proc_op *op = w->data;
-    (void)status;
-    proc_close((uv_handle_t *)&op->in);
-}
-
-/* The task was cancelled: kill the child, stop listening, let the handles
- * close and free the operation. */
+/* The task was cancelled: the child is killed and reaped. */
 static void proc_cancel(task_wait *w)
 {
     proc_op *op = (proc_op *)w;
-    if (op->running)
-        uv_process_kill(&op->proc, SIGKILL);
-    op->collecting = -1; /* nothing will wake the task again */
-    proc_close((uv_handle_t *)&op->timer);
-    if (op->out.open)
-        proc_close((uv_handle_t *)&op->out.pipe);
-    if (op->err.open)
-        proc_close((uv_handle_t *)&op->err.pipe);
-    proc_unref(op);
+    child_release(op->c);
+    free(op);
 }
 
 static void proc_push_result(lua_State *L, proc_op *op)
 {
+    size_t out_len, err_len;
+    const char *out = child_output(op->c, 1, &out_len);
+    const char *err = child_output(op->c, 2, &err_len);
+    size_t dropped = child_dropped(op->c, 1) + child_dropped(op->c, 2);
+    int sig = op->st.term_signal;
     lua_createtable(L, 0, 6);
-    if (op->term_signal) {
-        lua_pushinteger(L, op->term_signal);
+    if (sig) {
+        lua_pushinteger(L, sig);
         lua_setfield(L, -2, "signal");
     }
-    lua_pushinteger(L, op->term_signal ? 128 + op->term_signal : op->exit_status);
+    lua_pushinteger(L, sig ? 128 + sig : op->st.exit_status);
     lua_setfield(L, -2, "status");
-    lua_pushboolean(L, !op->term_signal && op->exit_status == 0);
+    lua_pushboolean(L, !sig && op->st.exit_status == 0);
     lua_setfield(L, -2, "ok");
-    lua_pushlstring(L, op->out.data.p ? op->out.data.p : "", op->out.data.len);
+    lua_pushlstring(L, out, out_len);
     lua_setfield(L, -2, "stdout");
-    lua_pushlstring(L, op->err.data.p ? op->err.data.p : "", op->err.data.len);
+    lua_pushlstring(L, err, err_len);
     lua_setfield(L, -2, "stderr");
-    if (op->out.dropped || op->err.dropped) {
-        lua_pushinteger(L, (lua_Integer)(op->out.dropped + op->err.dropped));
+    if (dropped) {
+        lua_pushinteger(L, (lua_Integer)dropped);
         lua_setfield(L, -2, "dropped_bytes");
     }
-    if (op->timed_out) {
+    if (op->st.timed_out) {
         lua_pushboolean(L, 1);
         lua_setfield(L, -2, "timed_out");
     }
@@ -178,7 +77,8 @@ static int proc_k(lua_State *L, int status, lua_KContext ctx)
     proc_op *op = (proc_op *)ctx;
     (void)status;
     proc_push_result(L, op);
-    proc_unref(op);
+    child_release(op->c);
+    free(op);
     return 1;
 }
 
@@ -287,62 +187,29 @@ static int process_l_run(lua_State *L)
     char **env = proc_env(L, 2);
 
     proc_op *op = calloc(1, sizeof *op);
-    if (!op || (input && !(op->input = strdup(input)))) {
-        free(op);
+    if (!op)
         return luaL_error(L, "out of memory");
-    }
     op->wait.cancel = proc_cancel;
-    op->max_output = (size_t)max_output;
-    /* five handles, each releasing one reference when closed, and the task */
-    op->refs = 6;
-    uv_loop_t *loop = loop_get();
-    uv_pipe_init(loop, &op->out.pipe, 0);
-    uv_pipe_init(loop, &op->err.pipe, 0);
-    uv_pipe_init(loop, &op->in, 0);
-    uv_timer_init(loop, &op->timer);
-    op->out.pipe.data = op->err.pipe.data = op->in.data = op->timer.data = op->proc.data = op;
-    op->out.op = op->err.op = op;
-
-    uv_stdio_container_t stdio[3] = {
-        {.flags = input ? UV_CREATE_PIPE | UV_READABLE_PIPE : UV_IGNORE, .data.stream = (uv_stream_t *)&op->in},
-        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&op->out.pipe},
-        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&op->err.pipe},
-    };
-    uv_process_options_t po = {
-        .exit_cb = proc_on_exit,
-        .file = argv[0],
-        .args = argv,
-        .env = env,
+    child_opts o = {
+        .argv = (const char *const *)argv,
+        .env = (const char *const *)env,
         .cwd = cwd,
-        .stdio_count = 3,
-        .stdio = stdio,
+        .input = input,
+        .input_len = input ? strlen(input) : 0,
+        .max_output = (size_t)max_output,
+        .on_done = proc_on_done,
+        .ud = op,
+        .timeout_ms = timeout > 0 ? (long)ceil(timeout * 1000) : 0,
     };
-    int rc = uv_spawn(loop, &op->proc, &po);
-    if (rc != 0) {
-        /* libuv wants even a failed process handle closed */
-        proc_close((uv_handle_t *)&op->proc);
-        proc_close((uv_handle_t *)&op->out.pipe);
-        proc_close((uv_handle_t *)&op->err.pipe);
-        proc_close((uv_handle_t *)&op->in);
-        proc_close((uv_handle_t *)&op->timer);
-        proc_unref(op);
-        return luaL_error(L, "moonpod.run: cannot start '%s': %s", argv[0], uv_strerror(rc));
+    char err[256];
+    int uv_err;
+    op->c = child_spawn(&o, &uv_err, err, sizeof err);
+    if (!op->c) {
+        free(op);
+        if (uv_err == UV_ENOMEM)
+            return luaL_error(L, "out of memory");
+        return luaL_error(L, "moonpod.run: cannot start '%s': %s", argv[0], uv_strerror(uv_err));
     }
-    op->running = 1;
-    op->collecting = 3; /* the exit and the end of both outputs */
-    op->out.open = op->err.open = 1;
-    uv_read_start((uv_stream_t *)&op->out.pipe, proc_alloc, proc_on_read);
-    uv_read_start((uv_stream_t *)&op->err.pipe, proc_alloc, proc_on_read);
-    if (input) {
-        uv_buf_t b = uv_buf_init(op->input, (unsigned)strlen(op->input));
-        op->write_req.data = op;
-        if (uv_write(&op->write_req, (uv_stream_t *)&op->in, &b, 1, proc_on_written) != 0)
-            proc_close((uv_handle_t *)&op->in);
-    } else {
-        proc_close((uv_handle_t *)&op->in);
-    }
-    if (timeout > 0)
-        uv_timer_start(&op->timer, proc_on_timeout, (uint64_t)ceil(timeout * 1000), 0);
     return task_yield(L, &op->wait, proc_k, (lua_KContext)op);
 }
 

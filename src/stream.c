@@ -114,10 +114,32 @@ static void stream_free_queue(stream *s)
 
 /* ---- decoding (inside curl's callbacks) ---- */
 
+static stream_item *stream_text_item(const char *p, size_t n)
+{
+    stream_item *it = malloc(sizeof *it + n + 1);
+    if (!it)
+        return NULL;
+    memset(it, 0, sizeof *it);
+    it->len = n;
+    memcpy(it->text, p, n);
+    it->text[n] = '\0';
+    return it;
+}
+
 static int stream_on_json(void *ud, int fd, const char *p, size_t n)
 {
     stream *s = ud;
     (void)fd;
+    if (s->spec.push_text) {
+        if (s->spec.keep_text && !s->spec.keep_text(s, p, n))
+            return 0;
+        stream_item *it = stream_text_item(p, n);
+        if (it)
+            stream_push_item(s, it);
+        else
+            s->dropped++;
+        return 0;
+    }
     cJSON *value = cJSON_ParseWithLength(p, n);
     if (!value) {
         s->decode_errors++;
@@ -152,17 +174,13 @@ static int stream_on_line(void *ud, int fd, const char *p, size_t n)
     size_t skip = stream_log_timestamp(p, n, &ts);
     if (s->spec.keep_timestamps)
         skip = 0;
-    stream_item *it = malloc(sizeof *it + (n - skip) + 1);
+    stream_item *it = stream_text_item(p + skip, n - skip);
     if (!it) {
         s->dropped++;
         return 0;
     }
-    memset(it, 0, sizeof *it);
     it->fd = fd == 2 ? 2 : 1;
     it->ts = ts;
-    it->len = n - skip;
-    memcpy(it->text, p + skip, it->len);
-    it->text[it->len] = '\0';
     stream_push_item(s, it);
     return 0;
 }
@@ -263,6 +281,16 @@ static void stream_push_log(lua_State *L, stream_item *it)
     }
 }
 
+/* Pushes a text item's model (protected: the item is freed either way). */
+static int stream_push_text_p(lua_State *L)
+{
+    stream *s = lua_touserdata(L, 1);
+    stream_item *it = lua_touserdata(L, 2);
+    if (!s->spec.push_text(L, s, it->text, it->len))
+        lua_pushnil(L);
+    return 1;
+}
+
 /* Pushes the head item as a model; returns 0 when the model skips it. */
 static int stream_push_head(lua_State *L, stream *s)
 {
@@ -272,6 +300,19 @@ static int stream_push_head(lua_State *L, stream *s)
         cJSON *value = it->json; /* the model owns it from here */
         free(it);
         pushed = s->spec.push(L, s, value);
+    } else if (s->spec.framing == STREAM_JSON) {
+        lua_pushcfunction(L, stream_push_text_p);
+        lua_pushlightuserdata(L, s);
+        lua_pushlightuserdata(L, it);
+        int rc = lua_pcall(L, 2, 1, 0);
+        free(it);
+        if (rc != LUA_OK)
+            lua_error(L);
+        pushed = !lua_isnil(L, -1);
+        if (!pushed) {
+            lua_pop(L, 1);
+            s->decode_errors++; /* balanced JSON, but not what the model reads */
+        }
     } else {
         stream_push_log(L, it);
         free(it);
@@ -408,6 +449,7 @@ stream *stream_open(lua_State *L, int owner_idx, engine *e, const engine_request
         s->spec.max_items = 1024;
     frame_json_init(&s->fj, STREAM_MAX_VALUE);
     frame_mux_init(&s->fm, STREAM_MAX_LINE);
+    frame_mux_set_stamped(&s->fm, spec->framing == STREAM_LOG_MUX);
     frame_lines_init(&s->fl, STREAM_MAX_LINE);
     luaL_setmetatable(L, STREAM_MT);
     lua_pushvalue(L, owner_idx);

@@ -34,6 +34,11 @@ typedef enum {
 typedef void (*stream_split_fn)(stream *s, cJSON *value);
 /* Pushes one item as a Lua value; returns 0 to skip it (nothing pushed). */
 typedef int (*stream_push_json_fn)(lua_State *L, stream *s, cJSON *value);
+/* For streams whose values stay text until pushed (events: read with
+ * event_scan, no JSON tree): whether to keep a value (inside curl's
+ * callback, C only), and how to push one. */
+typedef int (*stream_keep_text_fn)(stream *s, const char *text, size_t len);
+typedef int (*stream_push_text_fn)(lua_State *L, stream *s, const char *text, size_t len);
 
 typedef struct stream_spec {
     stream_framing framing;
@@ -42,6 +47,8 @@ typedef struct stream_spec {
     size_t max_bytes;          /* queue bound, bytes of log lines */
     stream_split_fn split;     /* JSON: NULL queues each value as is */
     stream_push_json_fn push;  /* JSON: the model */
+    stream_push_text_fn push_text; /* JSON kept as text: the model (instead of push) */
+    stream_keep_text_fn keep_text; /* JSON kept as text: NULL keeps every value */
     int keep_timestamps;       /* logs: keep the engine's timestamp in text */
     engine_runtime runtime;
     const char *runtime_name;  /* for the models, or NULL */

@@ -10,7 +10,8 @@ example=${1:-scripts/examples/basic_operations.lua}
 
 log() { printf 'demo: %s\n' "$*" >&2; }
 
-if ./moonpod -e 'require("moonpod").connect()' 2>/dev/null; then
+# an engine's API, not moonpod's own fallbacks (a service on your storage, the CLI)
+if ./moonpod -e 'require("moonpod").connect { start_service = false, use_cli_fallback = false }' 2>/dev/null; then
     log "using the local engine"
     exec ./moonpod "$example"
 fi

@@ -20,7 +20,7 @@ secs="${1:-30}"
 [[ "$secs" =~ ^[0-9]+$ ]] || die "SECONDS must be a whole number, got '$secs'"
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(framing json)
+[[ ${#targets[@]} -gt 0 ]] || targets=(framing json event_scan)
 
 command -v clang >/dev/null || die "clang is needed (make deps installs it)"
 pkg-config --exists lua5.4 libcjson || die "missing build dependencies: run 'make deps'"
@@ -39,7 +39,8 @@ build() {
     case "$target" in
     framing) src=("$ROOT/src/framing.c") ;;
     json) src=("$ROOT/src/json.c") ;;
-    *) die "unknown target '$target' (framing, json)" ;;
+    event_scan) src=("$ROOT/src/event_scan.c") ;;
+    *) die "unknown target '$target' (framing, json, event_scan)" ;;
     esac
     log "building fuzz_$target"
     clang "${CFLAGS[@]}" "${PKG_CFLAGS[@]}" "$ROOT/tests/fuzz/fuzz_$target.c" "${src[@]}" \
@@ -64,6 +65,10 @@ seed() {
         printf '[9007199254740993,9223372036854775807,-9223372036854775808,1e400,0.1]' >"$dir/numbers"
         printf '{"Actor":{"ID":"abc","Attributes":{"name":"web"}},"timeNano":1700000000123456789}' >"$dir/event"
         printf '\377\003\003\002\001k\000\005\004\006\007\000\004' >"$dir/builder"
+        ;;
+    event_scan)
+        printf '{"status":"died","id":"f8","Type":"container","Action":"died","Actor":{"ID":"f8","Attributes":{"containerExitCode":"3","name":"ev1"}},"time":1795880423,"timeNano":1795880423799084896}' >"$dir/podman"
+        printf '{"Type":"container","Action":"health_status: healthy","Actor":{"ID":"b","Attributes":{"name":"h\\u00e9\\"q"}},"x":[1,{"y":null}]}' >"$dir/docker"
         ;;
     esac
 }

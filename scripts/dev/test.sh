@@ -17,12 +17,20 @@ export MOONPOD_TEST_TMP=$repo/build/tmp
 
 log() { printf 'test.sh: %s\n' "$*" >&2; }
 
+# Engines that were already up (a developer's, kept between runs) are left
+# running afterwards; the ones this run starts, it stops.
+already_up=0
+if scripts/dev/engines.sh status all >/dev/null 2>&1; then
+    already_up=1
+fi
 if ! scripts/dev/engines.sh start all; then
     log "the private engines did not start"
     echo "0 passed, 1 failed"
     exit 1
 fi
-trap 'scripts/dev/engines.sh stop all >/dev/null 2>&1 || true' EXIT
+if [ "$already_up" = 0 ]; then
+    trap 'scripts/dev/engines.sh stop all >/dev/null 2>&1 || true' EXIT
+fi
 # shellcheck source=/dev/null
 source "$state/env.sh"
 

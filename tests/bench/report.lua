@@ -70,6 +70,14 @@ local function mean_sd(xs)
   return mean, math.sqrt(ss / (n - 1))
 end
 
+local function median(xs)
+  if #xs == 0 then return nil end
+  local s = table.move(xs, 1, #xs, 1, {})
+  table.sort(s)
+  local m = (#s + 1) // 2
+  return #s % 2 == 1 and s[m] or (s[m] + s[m + 1]) / 2
+end
+
 local function read_meta(engine)
   local meta = {}
   for line in (slurp(out_dir .. "/" .. engine .. "/meta") or ""):gmatch("[^\n]+") do
@@ -171,10 +179,216 @@ local function render_md(rows)
   return table.concat(lines, "\n")
 end
 
+local function verdict(ok, detail)
+  if ok == nil then return "n/a (" .. detail .. ")" end
+  return (ok and "yes" or "no") .. " (" .. detail .. ")"
+end
+
 local text, md = {}, {}
 local function both(s_text, s_md)
   text[#text + 1] = s_text
   md[#md + 1] = s_md or s_text
+end
+
+-- ---- one-shot stats of many containers (OUTDIR/ENGINE/stats/TOOL/) ----
+
+local STATS_TOOLS = { "floor", "floor-each", "moonpod", "docker-cli", "docker-py", "dockerode", "dockerode-oneshot" }
+local TARGET_STATS = 1.2
+
+local function stats_label(tool, engine, n)
+  if tool == "floor" then
+    return engine == "docker" and "floor (libcurl multi+cJSON, C)" or "floor (libcurl+cJSON, C)"
+  end
+  return ({
+    ["floor-each"] = "floor, per container (libcurl multi)",
+    moonpod = "moonpod",
+    ["docker-cli"] = "docker CLI (stats --no-stream)",
+    ["docker-py"] = "docker-py",
+    dockerode = "dockerode",
+    ["dockerode-oneshot"] = "dockerode, one-shot=true",
+  })[tool]
+end
+
+-- What each tool asks of the engine, in a few words.
+local function stats_asks(tool, engine, n)
+  local docker = engine == "docker"
+  return ({
+    floor = docker and string.format("%s × one-shot, concurrent", n)
+      or string.format("1 libpod request for all %s", n),
+    ["floor-each"] = string.format("%s × libpod stats, concurrent", n),
+    moonpod = docker and string.format("%s tasks: one-shot + inspect each", n)
+      or string.format("%s tasks: libpod stats each", n),
+    ["docker-cli"] = "1 process, stream=false each",
+    ["docker-py"] = string.format("%s threads: stream=false", n),
+    dockerode = "Promise.all: stream=false",
+    ["dockerode-oneshot"] = "Promise.all: stream=false&one-shot=true",
+  })[tool]
+end
+
+local function read_stats(engine, tool)
+  local dir = out_dir .. "/" .. engine .. "/stats/" .. tool .. "/"
+  local t = { skip = first_line(dir .. "skip") }
+  local fetch, whole = {}, {}
+  for r = 1, math.huge do
+    local out = slurp(dir .. "rep-" .. r .. ".out")
+    local wall = tonumber(first_line(dir .. "rep-" .. r .. ".wall_us") or "")
+    if not out or not wall then break end
+    local us = tonumber(out:match("fetch_us%s+([%d.]+)"))
+    -- The docker CLI prints no time of its own: its fetch is its process.
+    fetch[#fetch + 1] = (us or wall) / 1e3
+    whole[#whole + 1] = wall / 1e3
+    t.process_only = not us
+  end
+  t.reps = #fetch
+  t.fetch_mean_ms, t.fetch_sd_ms = mean_sd(fetch)
+  t.fetch_ms = median(fetch)
+  t.whole_ms = mean_sd(whole)
+  return t
+end
+
+local function stats_section(engine, meta)
+  if not meta.stats_path then return end
+  local n = meta.stats_containers or "?"
+  local res = {}
+  for _, tool in ipairs(STATS_TOOLS) do res[tool] = read_stats(engine, tool) end
+  local floor, mp = res.floor, res.moonpod
+  local head = string.format("-- one-shot stats of %s running containers, all at once " ..
+    "(moonpod and the floor GET %s%s) --", n, meta.stats_path,
+    meta.stats_mode == "all" and "&containers=… ×" .. n or "")
+  local note = string.format("load average %s at start, %s at end", meta.stats_loadavg or "?",
+    meta.stats_loadavg_end or "?")
+  if engine == "docker" then
+    note = note .. string.format(".\nDocker's stats collector samples once a second: a batch waits for " ..
+      "its next tick, so ~1 s is the engine's, not the client's (%s s of quiet before each run). " ..
+      "Without one-shot (docker-py 5.0.3 has none, dockerode by default, the CLI) Docker waits " ..
+      "for a second sample.", meta.stats_settle or "?")
+  else
+    note = note .. ".\nThe peers use the Docker-compatible endpoint, one request per container. " ..
+      "\"floor, per container\" asks the libpod endpoint once per container as moonpod does: " ..
+      "moonpod ÷ it is moonpod's own overhead, it ÷ floor what 50 requests cost the engine beside one."
+  end
+  both("\n" .. head .. "\n" .. note, "\n### One-shot stats, " .. n .. " containers at once\n\n" ..
+    "moonpod and the floor: `GET " .. meta.stats_path .. "`" ..
+    (meta.stats_mode == "all" and " with `&containers=ID` × " .. n or "") .. ".\n\n" ..
+    note:gsub("\n", "\n\n") .. "\n")
+  local rows = { { "tool", "asks", "fetch ms median", "mean ± sd", "× floor", "moonpod ÷ tool",
+                   "whole process ms", "reps" } }
+  local skipped = {}
+  for _, tool in ipairs(STATS_TOOLS) do
+    local t = res[tool]
+    if t.skip and t.reps == 0 then
+      skipped[#skipped + 1] = string.format("%s: not run — %s", stats_label(tool, engine), t.skip)
+    elseif t.reps > 0 then
+      rows[#rows + 1] = { stats_label(tool, engine), stats_asks(tool, engine, n),
+        fmt(t.fetch_ms, 1) .. (t.process_only and " (process)" or ""), pm(t.fetch_mean_ms, t.fetch_sd_ms, 1),
+        ratio(t.fetch_ms, floor.fetch_ms), ratio(mp.fetch_ms, t.fetch_ms),
+        fmt(t.whole_ms, 1), tostring(t.reps) }
+      if t.skip then
+        skipped[#skipped + 1] = string.format("%s: a later repetition failed — %s",
+          stats_label(tool, engine), t.skip)
+      end
+    end
+  end
+  both(render_text(rows), render_md(rows))
+  if #skipped > 0 then
+    both("\n" .. table.concat(skipped, "\n"), "\n- " .. table.concat(skipped, "\n- "))
+  end
+  local r = mp.fetch_ms and floor.fetch_ms and mp.fetch_ms / floor.fetch_ms
+  local target = string.format("stats: moonpod within %.1f× the floor: %s", TARGET_STATS,
+    verdict(r and r <= TARGET_STATS, r and string.format("%.2f×, medians %s vs %s ms", r,
+      fmt(mp.fetch_ms, 1), fmt(floor.fetch_ms, 1)) or "not measured"))
+  both("\ntarget (informational): " .. target, "\nTarget (informational): " .. target .. "\n")
+end
+
+-- ---- reading a big log (OUTDIR/ENGINE/logs/TOOL/) ----
+
+local LOGS_TOOLS = { "floor", "moonpod", "docker-cli", "podman-cli", "docker-py", "dockerode", "moonpod-small" }
+local TARGET_LOGS, TARGET_LOGS_RSS = 1.5, 1.1
+
+local function read_logs(engine, tool)
+  local dir = out_dir .. "/" .. engine .. "/logs/" .. tool .. "/"
+  local t = { skip = first_line(dir .. "skip"), present = slurp(dir .. "skip") ~= nil }
+  local walls, rss, cpu, reads = {}, {}, {}, {}
+  for r = 1, math.huge do
+    local line = first_line(dir .. "rep-" .. r .. ".time")
+    if not line then break end
+    t.present = true
+    local wall, kb, user, sys = line:match("^(%S+) (%S+) (%S+) (%S+)")
+    walls[#walls + 1] = tonumber(wall)
+    rss[#rss + 1] = tonumber(kb) / 1024
+    cpu[#cpu + 1] = tonumber(user) + tonumber(sys)
+    local us = tonumber((slurp(dir .. "rep-" .. r .. ".out") or ""):match("read_us%s+([%d.]+)"))
+    if us then reads[#reads + 1] = us / 1e6 end
+  end
+  t.reps = #walls
+  t.wall_s, t.wall_sd_s = mean_sd(walls)
+  t.rss_mb = #rss > 0 and math.max(table.unpack(rss)) or nil
+  t.cpu_s = mean_sd(cpu)
+  t.read_s = mean_sd(reads)
+  return t
+end
+
+local function logs_section(engine, meta)
+  if not meta.logs_path then return end
+  local mb, small = tonumber(meta.logs_mb), tonumber(meta.logs_small_mb)
+  local res = {}
+  for _, tool in ipairs(LOGS_TOOLS) do res[tool] = read_logs(engine, tool) end
+  local floor, mp, cli, mps = res.floor, res.moonpod, res["docker-cli"], res["moonpod-small"]
+  local label = {
+    floor = "floor (libcurl, demux frames, C)",
+    moonpod = "moonpod",
+    ["docker-cli"] = "docker logs > /dev/null",
+    ["podman-cli"] = "podman logs > /dev/null (local, reads the file)",
+    ["docker-py"] = "docker-py (logs(stream=True))",
+    dockerode = "dockerode (demuxStream → counter)",
+    ["moonpod-small"] = string.format("moonpod, %s MB log", meta.logs_small_mb or "?"),
+  }
+  local head = string.format("-- reading a %s MB log (%s lines, framed) to the end " ..
+    "(moonpod and the floor GET %s) --", meta.logs_mb or "?", meta.logs_lines or "?", meta.logs_path)
+  local note = string.format("load average %s at start, %s at end%s. moonpod asks for timestamps " ..
+    "(every line gets one) and so does the floor; the peers do not%s.",
+    meta.logs_loadavg or "?", meta.logs_loadavg_end or "?",
+    (res.moonpod.reps or 0) <= 1 and "; one repetition each (BENCH_LOGS_REPS): " ..
+      "on a shared 2-CPU machine a run differs from the next by up to ~20%" or "",
+    engine == "podman" and "; the peers use the Docker-compatible endpoint" or "")
+  both("\n" .. head .. "\n" .. note, "\n### Reading a " .. (meta.logs_mb or "?") .. " MB log\n\n" ..
+    "moonpod and the floor: `GET " .. meta.logs_path .. "`.\n\n" .. note .. "\n")
+  local rows = { { "tool", "wall s (process)", "MB/s", "× floor", "moonpod ÷ tool", "read s (in program)",
+                   "CPU s (user+sys)", "peak RSS MB", "reps" } }
+  local skipped = {}
+  for _, tool in ipairs(LOGS_TOOLS) do
+    local t = res[tool]
+    local size = tool == "moonpod-small" and small or mb
+    if t.reps > 0 then
+      local same = tool ~= "moonpod-small"
+      rows[#rows + 1] = { label[tool], pm(t.wall_s, t.wall_sd_s, 2),
+        fmt(size and t.wall_s and size / t.wall_s, 1),
+        same and ratio(t.wall_s, floor.wall_s) or "—",
+        same and ratio(mp.wall_s, t.wall_s) or "—",
+        fmt(t.read_s, 2), fmt(t.cpu_s, 2), fmt(t.rss_mb, 1), tostring(t.reps) }
+    end
+    if t.skip then
+      skipped[#skipped + 1] = string.format("%s: %s — %s", label[tool],
+        t.reps > 0 and "a later repetition failed" or "not run", t.skip)
+    end
+  end
+  both(render_text(rows), render_md(rows))
+  if #skipped > 0 then
+    both("\n" .. table.concat(skipped, "\n"), "\n- " .. table.concat(skipped, "\n- "))
+  end
+  local r = mp.wall_s and cli.wall_s and mp.wall_s / cli.wall_s
+  local m = mp.rss_mb and mps.rss_mb and mp.rss_mb / mps.rss_mb
+  local targets = {
+    string.format("logs: moonpod within %.1f× of `docker logs > /dev/null` wall time: %s", TARGET_LOGS,
+      verdict(r and r <= TARGET_LOGS, r and string.format("%.2f×, %s vs %s s", r, fmt(mp.wall_s, 2),
+        fmt(cli.wall_s, 2)) or "not measured")),
+    string.format("logs: constant memory (peak RSS on the %s MB log within %.1f× of the %s MB log's): %s",
+      meta.logs_mb or "?", TARGET_LOGS_RSS, meta.logs_small_mb or "?",
+      verdict(m and m <= TARGET_LOGS_RSS, m and string.format("%s MB vs %s MB", fmt(mp.rss_mb, 1),
+        fmt(mps.rss_mb, 1)) or "not measured")),
+  }
+  both("\ntargets (informational):\n  " .. table.concat(targets, "\n  "),
+       "\nTargets (informational):\n\n- " .. table.concat(targets, "\n- ") .. "\n")
 end
 
 both("moonpod benchmark — " .. os.date("!%Y-%m-%d %H:%M UTC"),
@@ -186,9 +400,10 @@ for _, engine in ipairs(engines) do
   for _, tool in ipairs(TOOLS) do res[tool] = read_tool(engine, tool) end
   local floor, mp = res.floor, res.moonpod
 
-  local title = string.format("%s %s — %s containers — moonpod and the floor GET %s",
-    engine == "docker" and "Docker" or "Podman", meta.engine_version or "?",
-    meta.containers or "?", meta.path or "?")
+  local engine_name = engine == "docker" and "Docker" or "Podman"
+  local title = meta.path and string.format("%s %s — list: %s containers — moonpod and the floor GET %s",
+    engine_name, meta.engine_version or "?", meta.containers or "?", meta.path)
+    or string.format("%s %s", engine_name, meta.engine_version or "?")
   local load1, cpus = tonumber((meta.loadavg or ""):match("^%S+")), tonumber(meta.cpus or "")
   local busy = load1 and cpus and load1 > cpus / 2
   local note = string.format(
@@ -202,58 +417,62 @@ for _, engine in ipairs(engines) do
   both("\n== " .. title .. " ==\n" .. note,
        "\n## " .. title .. "\n\n" .. note:gsub("\n", "\n\n") .. "\n")
 
-  local main = { { "tool", "cold wall ms (mean ± sd)", "ratio to floor", "peak RSS MB",
-                   "per-call µs", "ratio to floor" } }
-  local loop = { { "tool", "calls in one process", "loop total ms", "per-call µs (mean ± sd)",
-                   "whole process ms", "repetitions" } }
-  local skipped = {}
-  for _, tool in ipairs(TOOLS) do
-    local t = res[tool]
-    if t.skip then
-      skipped[#skipped + 1] = string.format("%s: not run — %s", LABEL[tool], t.skip)
-    else
-      main[#main + 1] = { LABEL[tool], pm(t.cold_ms, t.cold_sd_ms, 2),
-        ratio(t.cold_ms, floor.cold_ms), fmt(t.rss_mb, 1),
-        fmt(t.call_us, 0), ratio(t.call_us, floor.call_us) }
-      loop[#loop + 1] = { LABEL[tool],
-        t.loop_n and (tool == "docker-cli" and t.loop_n .. " (processes)" or tostring(t.loop_n)) or "—",
-        fmt(t.loop_ms, 1), pm(t.call_us, t.call_sd_us, 0), fmt(t.whole_ms, 1),
-        t.reps and tostring(t.reps) or "—" }
+  if meta.path then
+    local main = { { "tool", "cold wall ms (mean ± sd)", "ratio to floor", "peak RSS MB",
+                     "per-call µs", "ratio to floor" } }
+    local loop = { { "tool", "calls in one process", "loop total ms", "per-call µs (mean ± sd)",
+                     "whole process ms", "repetitions" } }
+    local skipped = {}
+    for _, tool in ipairs(TOOLS) do
+      local t = res[tool]
+      if t.skip then
+        skipped[#skipped + 1] = string.format("%s: not run — %s", LABEL[tool], t.skip)
+      else
+        main[#main + 1] = { LABEL[tool], pm(t.cold_ms, t.cold_sd_ms, 2),
+          ratio(t.cold_ms, floor.cold_ms), fmt(t.rss_mb, 1),
+          fmt(t.call_us, 0), ratio(t.call_us, floor.call_us) }
+        loop[#loop + 1] = { LABEL[tool],
+          t.loop_n and (tool == "docker-cli" and t.loop_n .. " (processes)" or tostring(t.loop_n)) or "—",
+          fmt(t.loop_ms, 1), pm(t.call_us, t.call_sd_us, 0), fmt(t.whole_ms, 1),
+          t.reps and tostring(t.reps) or "—" }
+      end
     end
-  end
-  both(render_text(main), render_md(main))
-  both("\n" .. render_text(loop), "\n" .. render_md(loop))
-  if #skipped > 0 then
-    both("\n" .. table.concat(skipped, "\n"), "\n- " .. table.concat(skipped, "\n- "))
+    both(render_text(main), render_md(main))
+    both("\n" .. render_text(loop), "\n" .. render_md(loop))
+    if #skipped > 0 then
+      both("\n" .. table.concat(skipped, "\n"), "\n- " .. table.concat(skipped, "\n- "))
+    end
+
+    local cold_r = mp.cold_ms and floor.cold_ms and mp.cold_ms / floor.cold_ms
+    local call_r = mp.call_us and floor.call_us and mp.call_us / floor.call_us
+    local targets = {
+      string.format("cold start within %.1f× the floor: %s", TARGET_COLD,
+        verdict(cold_r and cold_r <= TARGET_COLD, cold_r and string.format("%.2f×", cold_r) or "not measured")),
+      string.format("moonpod peak RSS under %d MB: %s", TARGET_RSS_MB,
+        verdict(mp.rss_mb and mp.rss_mb < TARGET_RSS_MB, mp.rss_mb and string.format("%.1f MB", mp.rss_mb) or "not measured")),
+    }
+    local call_detail = call_r and string.format("%.2f×", call_r) or "not measured"
+    if engine == "docker" then
+      targets[#targets + 1] = string.format("per-call within %.1f× the floor: %s", TARGET_CALL,
+        verdict(call_r and call_r <= TARGET_CALL, call_detail))
+    else
+      targets[#targets + 1] = string.format("per-call within %.1f× the floor: %s", TARGET_CALL,
+        verdict(nil, "the target is for Docker; here " .. call_detail))
+    end
+    both("\ntargets (informational):\n  " .. table.concat(targets, "\n  "),
+         "\nTargets (informational):\n\n- " .. table.concat(targets, "\n- "))
   end
 
-  local function verdict(ok, detail)
-    if ok == nil then return "n/a (" .. detail .. ")" end
-    return (ok and "yes" or "no") .. " (" .. detail .. ")"
-  end
-  local cold_r = mp.cold_ms and floor.cold_ms and mp.cold_ms / floor.cold_ms
-  local call_r = mp.call_us and floor.call_us and mp.call_us / floor.call_us
-  local targets = {
-    string.format("cold start within %.1f× the floor: %s", TARGET_COLD,
-      verdict(cold_r and cold_r <= TARGET_COLD, cold_r and string.format("%.2f×", cold_r) or "not measured")),
-    string.format("moonpod peak RSS under %d MB: %s", TARGET_RSS_MB,
-      verdict(mp.rss_mb and mp.rss_mb < TARGET_RSS_MB, mp.rss_mb and string.format("%.1f MB", mp.rss_mb) or "not measured")),
-  }
-  local call_detail = call_r and string.format("%.2f×", call_r) or "not measured"
-  if engine == "docker" then
-    targets[#targets + 1] = string.format("per-call within %.1f× the floor: %s", TARGET_CALL,
-      verdict(call_r and call_r <= TARGET_CALL, call_detail))
-  else
-    targets[#targets + 1] = string.format("per-call within %.1f× the floor: %s", TARGET_CALL,
-      verdict(nil, "the target is for Docker; here " .. call_detail))
-  end
-  both("\ntargets (informational):\n  " .. table.concat(targets, "\n  "),
-       "\nTargets (informational):\n\n- " .. table.concat(targets, "\n- "))
+  stats_section(engine, meta)
+  logs_section(engine, meta)
 
   local versions = {}
   for _, tool in ipairs(TOOLS) do
     local v = meta["version:" .. tool]
     if v and v ~= "" then versions[#versions + 1] = LABEL[tool] .. ": " .. v end
+  end
+  if engine == "podman" and meta.logs_path and (meta["version:podman-cli"] or "") ~= "" then
+    versions[#versions + 1] = "podman CLI: " .. meta["version:podman-cli"]
   end
   both("\nversions: " .. table.concat(versions, "; "),
        "\nVersions: " .. table.concat(versions, "; ") .. "\n")
@@ -267,7 +486,12 @@ end
 local foot = "MB = 2^20 bytes (GNU time %M / 1024). Cold: hyperfine, whole processes. " ..
   "Loop: each program times its own calls with a monotonic clock after connecting " ..
   "(moonpod's script uses moonpod.monotonic()); " ..
-  "the docker CLI's loop is whole processes."
+  "the docker CLI's loop is whole processes. " ..
+  "Stats: fetch = from the first request to the last sample parsed, timed inside each program " ..
+  "(ratios of medians) " ..
+  "after connecting and listing (the docker CLI: its whole process). " ..
+  "Logs: wall = the whole process (shell clock), CPU and peak RSS from GNU time; " ..
+  "MB/s = log payload MB / wall; \"× floor\" = tool ÷ floor, \"moonpod ÷ tool\" < 1 means moonpod is faster."
 both("\n" .. foot, "\n" .. foot .. "\n")
 
 print(table.concat(text, "\n"))

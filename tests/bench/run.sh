@@ -6,16 +6,28 @@
 #   (a) cold start: a whole process that connects and prints how many
 #       containers there are — wall time (hyperfine) and peak RSS (GNU time);
 #   (b) 1,000 sequential list calls in one process, timed inside each program
-#       around the loop only, plus the whole process.
+#       around the loop only, plus the whole process;
+#   (c) one-shot stats of 50 running containers, all requests at once, timed
+#       inside each program around the fetch only (after connecting and
+#       listing), plus the docker CLI's `stats --no-stream` as a process;
+#   (d) reading a 100 MB log (framed, from an exited container) to the end:
+#       wall time, MB/s and peak RSS of the whole process, and moonpod on a
+#       10 MB log too, to show its memory does not grow with the log.
 #
-# Prints one table per engine with ratios to the floor and the targets
-# (informational: the bench fails only when it cannot measure moonpod or the
-# floor at all), and writes the same tables to build/bench/results.md.
+# Prints one set of tables per engine with ratios to the floor and the
+# targets (informational: the bench fails only when it cannot measure
+# moonpod or the floor at all), and writes the same tables to
+# build/bench/results.md.
 #
 # Knobs (environment): BENCH_ENGINES="docker podman", BENCH_CONTAINERS=20,
 # BENCH_LOOP_N=1000, BENCH_CLI_LOOP_N=100, BENCH_COLD_RUNS=30,
 # BENCH_COLD_WARMUP=3, BENCH_RSS_RUNS=5, BENCH_LOOP_REPS_DOCKER=5,
-# BENCH_LOOP_REPS_PODMAN=1, BENCH_KEEP_ENGINES=1 (leave the engines up),
+# BENCH_LOOP_REPS_PODMAN=1, BENCH_STATS_CONTAINERS=50,
+# BENCH_STATS_REPS_DOCKER=3, BENCH_STATS_REPS_PODMAN=10,
+# BENCH_STATS_SETTLE=1.2 (seconds of quiet before each Docker stats run),
+# BENCH_LOG_MB=100, BENCH_LOG_SMALL_MB=10, BENCH_LOGS_REPS=1,
+# BENCH_SKIP="stats logs" (leave parts out: list, stats, logs),
+# BENCH_KEEP_ENGINES=1 (leave the engines up),
 # MOONPOD_ENGINES_DIR (default: build/bench/engines, see below).
 set -euo pipefail
 
@@ -31,6 +43,8 @@ readonly OUT="$REPO/build/bench"
 readonly ENGINES_SH="$REPO/scripts/dev/engines.sh"
 readonly MOONPOD="$REPO/moonpod"
 readonly FLOOR="$OUT/floor"
+readonly FLOOR_STATS="$OUT/floor_stats"
+readonly FLOOR_LOGS="$OUT/floor_logs"
 # Debian's interpreter: it has python3-docker; a pyenv python3 on PATH has not.
 readonly PYTHON=/usr/bin/python3
 readonly GNU_TIME=/usr/bin/time
@@ -44,9 +58,30 @@ readonly RSS_RUNS="${BENCH_RSS_RUNS:-5}"
 read -ra BENCH_ENGINES <<<"${BENCH_ENGINES:-docker podman}"
 readonly REQUESTED_ENGINES=("${BENCH_ENGINES[@]}")
 readonly TOOLS=(floor moonpod docker-cli docker-py dockerode)
-# A wedged peer must not hang the bench; the slowest legitimate command
-# (1,000 compat-API lists on Podman) takes about 20 s.
+# A wedged peer must not hang the bench; the slowest legitimate commands
+# (1,000 compat-API lists on Podman, a 100 MB log through Podman's API) take
+# about 20 and 40 s.
 readonly TOOL_TIMEOUT=300
+
+readonly N_STATS="${BENCH_STATS_CONTAINERS:-50}"
+readonly STATS_SETTLE="${BENCH_STATS_SETTLE:-1.2}"
+# floor-each (Podman only): the floor asking the libpod endpoint once per
+# container, all at once, as moonpod does — what 50 requests cost the engine
+# beside one. dockerode-oneshot: dockerode asking one-shot=true too (it
+# forwards any option as a query parameter), so that on Docker the engine
+# does the same work for it as for moonpod and the floor.
+readonly STATS_TOOLS=(floor floor-each moonpod docker-cli docker-py dockerode dockerode-oneshot)
+readonly LOG_MB="${BENCH_LOG_MB:-100}"
+readonly LOG_SMALL_MB="${BENCH_LOG_SMALL_MB:-10}"
+readonly LOGS_REPS="${BENCH_LOGS_REPS:-1}"
+# 43 characters and a newline: 2,383,128 lines in 100 MB.
+readonly LOG_LINE="some log line of moderate length 0123456789"
+# podman-cli: the local podman reading its log file directly (Podman only).
+# moonpod-small: moonpod on the small log, for its peak RSS.
+readonly LOGS_TOOLS=(floor moonpod moonpod-small docker-cli podman-cli docker-py dockerode)
+# Carried by the running bench containers; the stats programs list by it.
+readonly BENCH_LABEL="moonpod.bench=1"
+read -ra SKIP_PARTS <<<"${BENCH_SKIP:-}"
 
 # The engines get a state dir of their own by default: the test suite may be
 # using build/engines at the same time, its containers would skew the counts,
@@ -164,10 +199,11 @@ engine_image() {
     esac
 }
 
-# Every bench-N, not only 1..N_CONTAINERS: an earlier run may have used more.
+# Every bench-N and bench-log-N, not only 1..N_CONTAINERS: an earlier run
+# may have used more.
 remove_containers() {
     local engine="$1" names=()
-    mapfile -t names < <(engine_cli "$engine" ps -a --format '{{.Names}}' 2>/dev/null | grep -E '^bench-[0-9]+$' || true)
+    mapfile -t names < <(engine_cli "$engine" ps -a --format '{{.Names}}' 2>/dev/null | grep -E '^bench-(log-)?[0-9]+$' || true)
     (( ${#names[@]} )) || return 0
     case "$engine" in
         docker) docker_cli rm -f "${names[@]}" >/dev/null 2>&1 || true ;;
@@ -175,14 +211,19 @@ remove_containers() {
     esac
 }
 
+# create_containers ENGINE [FIRST LAST]: idle running containers bench-FIRST
+# .. bench-LAST (default 1..N_CONTAINERS, after removing leftovers).
 create_containers() {
-    local engine="$1" image i
+    local engine="$1" first="${2:-1}" last="${3:-$N_CONTAINERS}" image i
     image="$(engine_image "$engine")"
-    CONTAINERS_ON+=("$engine")
-    remove_containers "$engine"   # leftovers of an interrupted run
-    log "$engine: creating $N_CONTAINERS idle containers"
-    for (( i = 1; i <= N_CONTAINERS; i++ )); do
-        engine_cli "$engine" run -d --network none --name "bench-$i" "$image" \
+    if (( first == 1 )); then
+        CONTAINERS_ON+=("$engine")
+        remove_containers "$engine"   # leftovers of an interrupted run
+    fi
+    (( last >= first )) || return 0
+    log "$engine: creating $(( last - first + 1 )) idle containers (bench-$first..bench-$last)"
+    for (( i = first; i <= last; i++ )); do
+        engine_cli "$engine" run -d --network none --label "$BENCH_LABEL" --name "bench-$i" "$image" \
             sh -c 'while true; do sleep 1; done' >/dev/null \
             || die "$engine: creating container bench-$i failed"
     done
@@ -212,6 +253,8 @@ build_floor() {
     local flag_words=()
     read -ra flag_words <<<"$flags"
     cc -O2 -o "$FLOOR" "$BENCH_DIR/floor.c" "${flag_words[@]}" || die "building the floor failed"
+    cc -O2 -o "$FLOOR_STATS" "$BENCH_DIR/floor_stats.c" "${flag_words[@]}" || die "building floor_stats failed"
+    cc -O2 -o "$FLOOR_LOGS" "$BENCH_DIR/floor_logs.c" "${flag_words[@]}" || die "building floor_logs failed"
 }
 
 ensure_dockerode() {
@@ -430,13 +473,268 @@ measure_loops() {
     done
 }
 
-bench_engine() {
-    local engine="$1" sock path expected tool reps ok=()
-    sock="$(engine_sock "$engine")"
-    [[ -S "$sock" ]] || die "$engine: no socket at '$sock'"
-    rm -rf "${OUT:?}/$engine"
-    for tool in "${TOOLS[@]}"; do mkdir -p "$OUT/$engine/$tool"; done
+# ---------------------------------------------------------------- stats ----
 
+# The availability of a peer (dockerode-oneshot is dockerode).
+unavailable_reason() {
+    local tool="${1%-oneshot}"
+    [[ -s "$OUT/unavailable/$tool" ]] && cat "$OUT/unavailable/$tool"
+}
+
+# stats_cmd TOOL: fills CMD (stats of the running containers with
+# BENCH_LABEL). Uses STATS_SOCK, STATS_LIST_PATH, STATS_MODE, STATS_PATH and
+# STATS_IDS set by bench_stats.
+stats_cmd() {
+    case "$1" in
+        floor) CMD=("$FLOOR_STATS" "$STATS_SOCK" "$STATS_LIST_PATH" "$STATS_MODE" "$STATS_PATH") ;;
+        floor-each) CMD=("$FLOOR_STATS" "$STATS_SOCK" "$STATS_LIST_PATH" each "$STATS_PATH&containers={id}") ;;
+        moonpod) CMD=("$MOONPOD" "$BENCH_DIR/stats.lua" "$STATS_SOCK" "$BENCH_LABEL") ;;
+        # One process for all of them, given the ids (its list is argv).
+        docker-cli) CMD=("$DOCKER_CLI" --host "unix://$STATS_SOCK" stats --no-stream "${STATS_IDS[@]}") ;;
+        docker-py) CMD=("$PYTHON" "$BENCH_DIR/dockerpy_stats.py" "$STATS_SOCK" "$BENCH_LABEL") ;;
+        dockerode) CMD=(node "$BENCH_DIR/dockerode_stats.js" "$STATS_SOCK" "$BENCH_LABEL") ;;
+        dockerode-oneshot) CMD=(node "$BENCH_DIR/dockerode_stats.js" "$STATS_SOCK" "$BENCH_LABEL" one-shot) ;;
+    esac
+}
+
+# stats_once ENGINE TOOL R: one run; writes rep-R.out (the program's output,
+# with "fetch_us") and rep-R.wall_us (the whole process). Fails when the
+# tool did not sample every container.
+stats_once() {
+    local engine="$1" tool="$2" r="$3" dir="$OUT/$1/stats/$2" t0 t1 count
+    stats_cmd "$tool"
+    # Docker's stats collector wakes for the first subscriber, then samples
+    # once a second: a quiet spell before each run starts every tool from
+    # the same idle collector, however long the previous one took to exit.
+    [[ "$engine" == docker ]] && sleep "$STATS_SETTLE"
+    t0=$EPOCHREALTIME
+    if ! timeout "$TOOL_TIMEOUT" "${CMD[@]}" >"$dir/rep-$r.out" 2>"$dir/rep-$r.err"; then
+        printf 'failed: %s\n' "$(tail -n1 "$dir/rep-$r.err")" >"$dir/skip"
+        log "$engine: stats: $tool: $(cat "$dir/skip") (see $dir/rep-$r.err)"
+        rm -f "$dir/rep-$r.out"
+        return 1
+    fi
+    t1=$EPOCHREALTIME
+    if [[ "$tool" == docker-cli ]]; then
+        count=$(( $(grep -c . "$dir/rep-$r.out" || true) - 1 ))   # a header line
+    else
+        count="$(head -n1 "$dir/rep-$r.out")"
+    fi
+    if [[ "$count" != "$STATS_EXPECTED" ]]; then
+        printf 'sampled %s containers, expected %s\n' "${count:-none}" "$STATS_EXPECTED" >"$dir/skip"
+        log "$engine: stats: $tool: $(cat "$dir/skip")"
+        rm -f "$dir/rep-$r.out"
+        return 1
+    fi
+    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f\n", (b - a) * 1e6 }' >"$dir/rep-$r.wall_us"
+}
+
+# The requests moonpod makes for get_container_stats (and the list before),
+# read from its debug log, so the floor asks the same: on Docker one request
+# per container (the id becomes {id}), on Podman the same libpod endpoint
+# with every container in one request.
+stats_paths() {
+    local engine="$1" log_file="$2" one
+    STATS_LIST_PATH="$(grep -o 'GET http://[^/ ]*/[^ ]*containers/json[^ ]*' "$log_file" | head -n1 | sed 's|^GET http://[^/]*||')"
+    one="$(grep -o 'GET http://[^/ ]*/[^ ]*stats?[^ ]*' "$log_file" | head -n1 | sed 's|^GET http://[^/]*||')"
+    [[ -n "$STATS_LIST_PATH" && -n "$one" ]] || return 1
+    if [[ "$engine" == docker ]]; then
+        STATS_MODE=each
+        STATS_PATH="$(printf '%s\n' "$one" | sed -E 's|/containers/[0-9a-f]{64}/|/containers/{id}/|')"
+        [[ "$STATS_PATH" == *"{id}"* ]] || return 1
+    else
+        STATS_MODE=all
+        STATS_PATH="$(printf '%s\n' "$one" | sed -E 's/&containers=[^&]*//')"
+        [[ "$STATS_PATH" == *stats?* ]] || return 1
+    fi
+}
+
+# bench_stats ENGINE HAVE: HAVE bench containers are running already (the
+# list's); more are started up to N_STATS.
+bench_stats() {
+    local engine="$1" have="$2" dir="$OUT/$1/stats" tool r reps ok=() still=() reason
+    STATS_SOCK="$(engine_sock "$engine")"
+    for tool in "${STATS_TOOLS[@]}"; do mkdir -p "$dir/$tool"; done
+    create_containers "$engine" $(( have + 1 )) "$N_STATS"
+    mapfile -t STATS_IDS < <(engine_cli "$engine" ps -q --no-trunc --filter "label=$BENCH_LABEL")
+    STATS_EXPECTED="${#STATS_IDS[@]}"
+    (( STATS_EXPECTED > 0 )) || die "$engine: no running bench containers for stats"
+
+    # moonpod once with its debug log: the smoke test and the floor's paths.
+    if ! MOONPOD_DEBUG=1 timeout 60 "$MOONPOD" "$BENCH_DIR/stats.lua" "$STATS_SOCK" "$BENCH_LABEL" \
+            >"$dir/moonpod/debug.out" 2>"$dir/moonpod/debug.log" ||
+       [[ "$(head -n1 "$dir/moonpod/debug.out")" != "$STATS_EXPECTED" ]]; then
+        die "$engine: moonpod could not take stats of $STATS_EXPECTED containers (see $dir/moonpod/debug.log)"
+    fi
+    stats_paths "$engine" "$dir/moonpod/debug.log" \
+        || die "$engine: no stats request in moonpod's debug log ($dir/moonpod/debug.log)"
+    log "$engine: stats: moonpod asks GET $STATS_PATH ($STATS_MODE); the floor asks the same"
+    {
+        printf 'stats_path\t%s\n' "$STATS_PATH"
+        printf 'stats_mode\t%s\n' "$STATS_MODE"
+        printf 'stats_containers\t%s\n' "$STATS_EXPECTED"
+        printf 'stats_loadavg\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+        printf 'stats_settle\t%s\n' "$([[ "$engine" == docker ]] && echo "$STATS_SETTLE" || echo 0)"
+    } >>"$OUT/$engine/meta"
+
+    for tool in "${STATS_TOOLS[@]}"; do
+        if [[ "$tool" == floor-each && "$engine" != podman ]]; then
+            rm -rf "${dir:?}/$tool"   # on Docker the floor itself asks once per container
+        elif reason="$(unavailable_reason "$tool")"; then
+            printf '%s\n' "$reason" >"$dir/$tool/skip"
+        else
+            ok+=("$tool")
+        fi
+    done
+    reps="BENCH_STATS_REPS_${engine^^}"
+    # A Docker run waits for the collector's next tick, about 1 s.
+    reps="${!reps:-$([[ "$engine" == docker ]] && echo 3 || echo 10)}"
+    # Round the tools, as for the loops: load changes hit all of them alike.
+    for (( r = 1; r <= reps; r++ )); do
+        still=()
+        for tool in "${ok[@]}"; do
+            log "$engine: stats: $tool ($STATS_EXPECTED containers at once, repetition $r/$reps)"
+            stats_once "$engine" "$tool" "$r" && still+=("$tool")
+        done
+        ok=("${still[@]}")
+    done
+    for tool in floor moonpod; do
+        [[ -e "$dir/$tool/skip" ]] && die "$engine: stats: $tool failed: $(cat "$dir/$tool/skip")"
+    done
+    printf 'stats_loadavg_end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/$engine/meta"
+}
+
+# ----------------------------------------------------------------- logs ----
+
+# make_log_container ENGINE NAME MB: an exited container whose log is MB
+# MiB of LOG_LINE lines (stdout, no TTY: framed on both engines).
+make_log_container() {
+    local engine="$1" name="$2" mb="$3" code
+    engine_cli "$engine" run -d --network none --name "$name" "$(engine_image "$engine")" \
+        sh -c "yes '$LOG_LINE' | head -c $(( mb * 1048576 ))" >/dev/null \
+        || die "$engine: creating $name failed"
+    code="$(engine_cli "$engine" wait "$name")" || die "$engine: waiting for $name failed"
+    [[ "$code" == 0 ]] || die "$engine: $name exited with '$code'"
+}
+
+# Lines in a log of MB MiB of LOG_LINE (the last one cut short).
+log_lines() {
+    local size=$(( $1 * 1048576 )) len=$(( ${#LOG_LINE} + 1 ))
+    echo $(( (size + len - 1) / len ))
+}
+
+# logs_cmd TOOL: fills CMD; NULL_OUT=1 when its output goes to /dev/null
+# (the CLIs print the log itself).
+logs_cmd() {
+    local name="bench-log-$LOG_MB"
+    NULL_OUT=""
+    case "$1" in
+        floor) CMD=("$FLOOR_LOGS" "$LOGS_SOCK" "$LOGS_PATH") ;;
+        moonpod) CMD=("$MOONPOD" "$BENCH_DIR/logs.lua" "$LOGS_SOCK" "$name") ;;
+        moonpod-small) CMD=("$MOONPOD" "$BENCH_DIR/logs.lua" "$LOGS_SOCK" "bench-log-$LOG_SMALL_MB") ;;
+        docker-cli) CMD=("$DOCKER_CLI" --host "unix://$LOGS_SOCK" logs "$name"); NULL_OUT=1 ;;
+        podman-cli)
+            local args=()
+            read -ra args <<<"$MOONPOD_TEST_PODMAN_ARGS"
+            CMD=(env -u CONTAINER_HOST podman "${args[@]}" logs "$name"); NULL_OUT=1 ;;
+        docker-py) CMD=("$PYTHON" "$BENCH_DIR/dockerpy_logs.py" "$LOGS_SOCK" "$name") ;;
+        dockerode) CMD=(node "$BENCH_DIR/dockerode_logs.js" "$LOGS_SOCK" "$name") ;;
+    esac
+}
+
+# logs_once ENGINE TOOL R: one whole process under GNU time: rep-R.time
+# holds "wall_s rss_kb user_s sys_s", rep-R.out the program's own lines.
+logs_once() {
+    local engine="$1" tool="$2" r="$3" dir="$OUT/$1/logs/$2" out expected lines t0 t1
+    logs_cmd "$tool"
+    out="$dir/rep-$r.out"
+    [[ -n "$NULL_OUT" ]] && out=/dev/null
+    expected="$LOGS_EXPECTED"
+    [[ "$tool" == moonpod-small ]] && expected="$LOGS_EXPECTED_SMALL"
+    t0=$EPOCHREALTIME
+    if ! timeout "$TOOL_TIMEOUT" "$GNU_TIME" -f '%e %M %U %S' -o "$dir/rep-$r.gnutime" \
+            "${CMD[@]}" >"$out" 2>"$dir/rep-$r.err"; then
+        printf 'failed: %s\n' "$(grep -v '^Command exited' "$dir/rep-$r.err" | tail -n1)" >"$dir/skip"
+        log "$engine: logs: $tool: $(cat "$dir/skip") (see $dir/rep-$r.err)"
+        return 1
+    fi
+    t1=$EPOCHREALTIME
+    if [[ -z "$NULL_OUT" ]]; then
+        lines="$(awk '$1 == "lines" { print $2 }' "$dir/rep-$r.out")"
+        if [[ "$lines" != "$expected" ]]; then
+            printf 'read %s lines, expected %s\n' "${lines:-none}" "$expected" >"$dir/skip"
+            log "$engine: logs: $tool: $(cat "$dir/skip")"
+            return 1
+        fi
+    fi
+    # GNU time's wall clock has 10 ms steps; the shell's is finer.
+    awk -v a="$t0" -v b="$t1" '{ printf "%.6f %s %s %s\n", b - a, $2, $3, $4 }' \
+        <(tail -n1 "$dir/rep-$r.gnutime") >"$dir/rep-$r.time"
+}
+
+bench_logs() {
+    local engine="$1" dir="$OUT/$1/logs" tool r ok=() still=() reason
+    LOGS_SOCK="$(engine_sock "$engine")"
+    for tool in "${LOGS_TOOLS[@]}"; do mkdir -p "$dir/$tool"; done
+    CONTAINERS_ON+=("$engine")
+    log "$engine: logs: writing a $LOG_MB MB and a $LOG_SMALL_MB MB log"
+    make_log_container "$engine" "bench-log-$LOG_MB" "$LOG_MB"
+    make_log_container "$engine" "bench-log-$LOG_SMALL_MB" "$LOG_SMALL_MB"
+    LOGS_EXPECTED="$(log_lines "$LOG_MB")"
+    LOGS_EXPECTED_SMALL="$(log_lines "$LOG_SMALL_MB")"
+
+    # moonpod on the small log with its debug log: the smoke test and the
+    # floor's request (moonpod asks for timestamps: the floor does too).
+    if ! MOONPOD_DEBUG=1 timeout 120 "$MOONPOD" "$BENCH_DIR/logs.lua" "$LOGS_SOCK" "bench-log-$LOG_SMALL_MB" \
+            >"$dir/moonpod/debug.out" 2>"$dir/moonpod/debug.log" ||
+       [[ "$(awk '$1 == "lines" { print $2 }' "$dir/moonpod/debug.out")" != "$LOGS_EXPECTED_SMALL" ]]; then
+        die "$engine: moonpod could not read the $LOG_SMALL_MB MB log (see $dir/moonpod/debug.log)"
+    fi
+    LOGS_PATH="$(grep -o 'GET http://[^/ ]*/[^ ]*/logs?[^ ]*' "$dir/moonpod/debug.log" | head -n1 |
+                 sed -e 's|^GET http://[^/]*||' -e "s|/bench-log-$LOG_SMALL_MB/|/bench-log-$LOG_MB/|")"
+    [[ "$LOGS_PATH" == *"/bench-log-$LOG_MB/logs?"* ]] \
+        || die "$engine: no logs request in moonpod's debug log ($dir/moonpod/debug.log)"
+    log "$engine: logs: moonpod asks GET $LOGS_PATH; the floor asks the same"
+    {
+        printf 'logs_path\t%s\n' "$LOGS_PATH"
+        printf 'logs_mb\t%s\n' "$LOG_MB"
+        printf 'logs_small_mb\t%s\n' "$LOG_SMALL_MB"
+        printf 'logs_lines\t%s\n' "$LOGS_EXPECTED"
+        printf 'logs_loadavg\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+        printf 'version:podman-cli\t%s\n' "$(podman --version 2>/dev/null | head -n1)"
+    } >>"$OUT/$engine/meta"
+
+    for tool in "${LOGS_TOOLS[@]}"; do
+        if [[ "$tool" == podman-cli && "$engine" != podman ]]; then
+            rm -rf "${dir:?}/$tool"   # not a peer on Docker
+        elif reason="$(unavailable_reason "$tool")"; then
+            printf '%s\n' "$reason" >"$dir/$tool/skip"
+        else
+            ok+=("$tool")
+        fi
+    done
+    for (( r = 1; r <= LOGS_REPS; r++ )); do
+        still=()
+        for tool in "${ok[@]}"; do
+            log "$engine: logs: $tool (repetition $r/$LOGS_REPS)"
+            logs_once "$engine" "$tool" "$r" && still+=("$tool")
+        done
+        ok=("${still[@]}")
+    done
+    for tool in floor moonpod; do
+        [[ -e "$dir/$tool/skip" ]] && die "$engine: logs: $tool failed: $(cat "$dir/$tool/skip")"
+    done
+    printf 'logs_loadavg_end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/$engine/meta"
+}
+
+skipped_part() {
+    local p
+    for p in "${SKIP_PARTS[@]}"; do [[ "$p" == "$1" ]] && return 0; done
+    return 1
+}
+
+bench_list() {
+    local engine="$1" sock="$2" path expected tool reps ok=()
     create_containers "$engine"
     expected="$(engine_cli "$engine" ps -aq | grep -c .)" || true
 
@@ -447,15 +745,7 @@ bench_engine() {
     {
         printf 'path\t%s\n' "$path"
         printf 'containers\t%s\n' "$expected"
-        printf 'engine_version\t%s\n' "$(engine_version "$sock")"
-        printf 'version_ms\t%s\n' "$(request_ms "$sock" /version)"
-        printf 'ping_ms\t%s\n' "$(request_ms "$sock" /_ping)"
-        printf 'loadavg\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
-        printf 'cpus\t%s\n' "$(nproc)"
-        for tool in "${TOOLS[@]}"; do
-            printf 'version:%s\t%s\n' "$tool" "$(tool_version "$tool" || true)"
-        done
-    } >"$OUT/$engine/meta"
+    } >>"$OUT/$engine/meta"
 
     for tool in "${TOOLS[@]}"; do
         smoke "$engine" "$tool" "$sock" "$path" "$expected" && ok+=("$tool")
@@ -473,12 +763,43 @@ bench_engine() {
     # 1,000 lists take ~1.5 s per tool on Docker but ~8-16 s on Podman.
     reps="${!reps:-$([[ "$engine" == docker ]] && echo 5 || echo 1)}"
     measure_loops "$engine" "$sock" "$path" "$reps" "${ok[@]}"
+}
 
+done_with_containers() {
+    local engine="$1" e left=()
     log "$engine: removing the bench containers"
     remove_containers "$engine"
-    local e left=()
     for e in "${CONTAINERS_ON[@]}"; do [[ "$e" == "$engine" ]] || left+=("$e"); done
     CONTAINERS_ON=("${left[@]}")
+}
+
+bench_engine() {
+    local engine="$1" sock tool parts=()
+    sock="$(engine_sock "$engine")"
+    [[ -S "$sock" ]] || die "$engine: no socket at '$sock'"
+    rm -rf "${OUT:?}/$engine"
+    for tool in "${TOOLS[@]}"; do mkdir -p "$OUT/$engine/$tool"; done
+    {
+        printf 'engine_version\t%s\n' "$(engine_version "$sock")"
+        printf 'version_ms\t%s\n' "$(request_ms "$sock" /version)"
+        printf 'ping_ms\t%s\n' "$(request_ms "$sock" /_ping)"
+        printf 'loadavg\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+        printf 'cpus\t%s\n' "$(nproc)"
+        for tool in "${TOOLS[@]}"; do
+            printf 'version:%s\t%s\n' "$tool" "$(tool_version "$tool" || true)"
+        done
+    } >"$OUT/$engine/meta"
+
+    skipped_part list || { bench_list "$engine" "$sock"; parts+=(list); }
+    if ! skipped_part stats; then
+        # The list's containers stay: the stats add to them up to N_STATS.
+        if skipped_part list; then bench_stats "$engine" 0; else bench_stats "$engine" "$N_CONTAINERS"; fi
+        parts+=(stats)
+    fi
+    # Idle containers wake every second: gone before the logs are read.
+    done_with_containers "$engine"
+    skipped_part logs || { bench_logs "$engine"; parts+=(logs); done_with_containers "$engine"; }
+    printf 'parts\t%s\n' "${parts[*]}" >>"$OUT/$engine/meta"
 }
 
 main() {

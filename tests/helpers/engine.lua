@@ -98,10 +98,19 @@ function M.container(opts)
 end
 
 --- Removes containers by name or id from the named engine, ignoring those already gone.
+--- Podman's `rm -f` removes nothing at all, and still exits 0, when one of
+--- the names is unknown; so on Podman each name is removed on its own (all
+--- at once, without waiting for a stop signal the container may ignore).
 function M.remove_on(name, ...)
-  local argv = M.cli_argv(name)
-  for _, a in ipairs({ "rm", "-f", ... }) do argv[#argv + 1] = a end
-  moonpod.run(argv, { timeout = 120, env = cli_env })
+  local function rm(...)
+    local argv = M.cli_argv(name)
+    for _, a in ipairs({ "rm", "-f", ... }) do argv[#argv + 1] = a end
+    moonpod.run(argv, { timeout = 120, env = cli_env })
+  end
+  if name ~= "podman" then return rm(...) end
+  local tasks = {}
+  for _, c in ipairs({ ... }) do tasks[#tasks + 1] = moonpod.spawn(rm, "-t", "0", c) end
+  for _, t in ipairs(tasks) do t:join() end
 end
 
 --- M.remove_on for the engine under test.

@@ -638,6 +638,45 @@ static void test_mux(void)
     sink_free(&want);
 }
 
+/* A long line the engine split over frames, each with its timestamp: the
+ * line keeps its first stamp, the others go, whatever the chunking. */
+static void test_mux_stamped(void)
+{
+    char stream[1024];
+    size_t n = 0;
+    n += mux_frame(stream + n, 1, DATA("2026-11-28T15:58:24Z some log"));
+    n += mux_frame(stream + n, 2, DATA("2026-11-28T15:58:24Z err\n"));
+    n += mux_frame(stream + n, 1, DATA("2026-11-28T15:58:24.123456789Z  line of moderate length\n"));
+    n += mux_frame(stream + n, 1, DATA("2026-11-28T15:58:25Z next\n"));
+    /* continuations an engine sent without a timestamp stay text */
+    n += mux_frame(stream + n, 1, DATA("2026-11-28T15:58:26Z cut "));
+    n += mux_frame(stream + n, 1, DATA("2026-11 here "));
+    n += mux_frame(stream + n, 1, DATA("12"));
+    n += mux_frame(stream + n, 1, DATA(" end\n"));
+    for (size_t step = 1; step <= n; step++) {
+        frame_mux f;
+        sink s = { 0 };
+        frame_mux_init(&f, 1024);
+        frame_mux_set_stamped(&f, 1);
+        for (size_t i = 0; i < n; i += step)
+            frame_mux_feed(&f, stream + i, i + step <= n ? step : n - i, sink_emit, &s);
+        frame_mux_finish(&f, sink_emit, &s);
+        static const char want[] = "2:24:2026-11-28T15:58:24Z err\n"
+                                   "1:53:2026-11-28T15:58:24Z some log line of moderate length\n"
+                                   "1:25:2026-11-28T15:58:25Z next\n"
+                                   "1:44:2026-11-28T15:58:26Z cut 2026-11 here 12 end\n";
+        int good = s.buf && s.len == sizeof want - 1 && memcmp(s.buf, want, s.len) == 0;
+        if (!good || step == 1 || step == n)
+            ok(good, "mux stamped, chunks of %zu: a split line is whole", step);
+        if (!good)
+            tap_diag_mem("got", s.buf ? s.buf : "", s.len);
+        frame_mux_free(&f);
+        sink_free(&s);
+        if (!good)
+            break;
+    }
+}
+
 static void test_mux_bad(void)
 {
     frame_mux f;
@@ -714,6 +753,7 @@ int main(void)
     test_lines();
     test_lines_stop();
     test_mux();
+    test_mux_stamped();
     test_mux_bad();
     test_mux_stop();
     return tap_done();

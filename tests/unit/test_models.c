@@ -176,6 +176,10 @@ static void test_times(void)
     ok(model_parse_time("2026-11-28T14:31:33Z", &t) == 0 && t == 1795876293.0, "time: plain Z");
     ok(model_parse_time("2026-11-28T14:31:33.5Z", &t) == 0 && t == 1795876293.5, "time: fraction");
     ok(model_parse_time("2026-11-28T09:31:33-05:00", &t) == 0 && t == 1795876293.0, "time: negative offset");
+    ok(model_parse_time("1970-01-01T00:00:00Z", &t) == 0 && t == 0, "time: the epoch");
+    ok(model_parse_time("2000-02-29T12:00:00Z", &t) == 0 && t == 951825600.0, "time: a leap day");
+    ok(model_parse_time("2024-12-31T23:59:59Z", &t) == 0 && t == 1735689599.0, "time: the end of a leap year");
+    ok(model_parse_time("2026-13-01T00:00:00Z", &t) != 0, "time: month 13 is rejected");
     ok(model_parse_time("0001-01-01T00:00:00Z", &t) != 0, "time: Go's zero time is no time");
     ok(model_parse_time("2026-11-28", &t) != 0, "time: a date alone is rejected");
     ok(model_parse_time("garbage", &t) != 0, "time: garbage is rejected");

@@ -247,6 +247,38 @@ describe("operations on " .. engine.name, function()
       assert.is_true(gap > 0.5 and gap < 3, "gap " .. gap)
     end)
 
+    it("an unknown container is not_found", function()
+      local ok, err = pcall(client.get_container_stats, client, "no-such-" .. engine.unique())
+      assert.is_false(ok)
+      assert.are.equal("not_found", err.kind)
+    end)
+
+    it("samples asked for together come back to each asker (one request on Podman)", function()
+      local ids = {}
+      for i = 1, 4 do
+        ids[i] = create { cmd = "sleep 60" }
+        client:start_container(ids[i])
+      end
+      local script = [[
+        local m = require "moonpod"
+        local c = m.connect()
+        local ts = {}
+        for i = 1, select("#", ...) do ts[i] = m.spawn(c.get_container_stats, c, (select(i, ...))) end
+        for i = 1, #ts do print(ts[i]:join().container_id) end
+      ]]
+      -- the script comes on stdin, the ids as its arguments
+      local argv = { os.getenv("MOONPOD_BIN") or "./moonpod", "-" }
+      for _, id in ipairs(ids) do argv[#argv + 1] = id end
+      local r = moonpod.run(argv, { stdin = script, env = { MOONPOD_DEBUG = "1" }, timeout = 60 })
+      assert.are.equal(0, r.status, r.stderr)
+      local got = {}
+      for line in r.stdout:gmatch("[^\n]+") do got[#got + 1] = line end
+      assert.are.same(ids, got)
+      local requests = 0
+      for _ in r.stderr:gmatch("stats%?stream=false") do requests = requests + 1 end
+      assert.are.equal(engine.name == "podman" and 1 or 4, requests)
+    end)
+
     it("a stopped container is not an error", function()
       local id = create { cmd = "true" }
       client:start_container(id)

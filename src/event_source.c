@@ -1,0 +1,689 @@
+/* event_source — an engine's event stream, kept open for a listener (see
+ * event_source.h).
+ *
+ * The curl side (evsrc_on_data, evsrc_on_end and the reconnect timer) runs
+ * in loop callbacks and never touches Lua; the Lua side takes queued items
+ * with source:next(), waiting when there are none. */
+#include "event_source.h"
+
+#include <lauxlib.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client_impl.h"
+#include "error.h"
+#include "event_scan.h"
+#include "framing.h"
+#include "log.h"
+#include "loop.h"
+#include "models.h"
+#include "task.h"
+
+#define EVSRC_MT "moonpod.event_source"
+#define EVSRC_MAX_VALUE ((size_t)1 << 20)
+#define EVSRC_MAX_DELAY 300.0         /* seconds: backoff stops growing here */
+#define EVSRC_STABLE_SECS 10.0        /* a connection this old counts as healthy */
+#define EVSRC_LAST_KEYS 16            /* events remembered at the last timeNano */
+#define EVSRC_HEALTH_SLOTS 1024
+
+enum { ITEM_EVENT, ITEM_RECONNECTED, ITEM_FAILED };
+
+typedef struct evsrc_item evsrc_item;
+struct evsrc_item {
+    evsrc_item *next;
+    int kind;
+    int matched;
+    size_t len;
+    char text[];
+};
+
+typedef struct evsrc_filter {
+    char **types, **actions, **label_keys, **label_values, **ids;
+    size_t ntypes, nactions, nlabels, nids;
+    char *name_prefix;
+} evsrc_filter;
+
+typedef struct evsrc_health {
+    uint64_t id_hash;
+    char state[16];
+} evsrc_health;
+
+typedef struct evsrc {
+    task_wait wait;
+    int waiting;
+    engine *e;
+    engine_op *eop;
+    engine_reply end;
+    frame_json fj;
+    uv_timer_t *timer;
+    evsrc_filter filter;
+    size_t max_items;
+    int auto_reconnect, max_attempts, deliver_all;
+    double delay;
+    char runtime[16];
+    /* state */
+    int stopped, failed, attempts, reconnecting;
+    double connected_at;         /* monotonic seconds of the current connection */
+    int64_t since_nano;          /* where the stream (re)starts */
+    int64_t last_nano;           /* timeNano of the newest event delivered */
+    uint64_t last_keys[EVSRC_LAST_KEYS];
+    int nlast;
+    evsrc_health health[EVSRC_HEALTH_SLOTS];
+    evsrc_item *head, *tail;
+    size_t count;
+    /* counters */
+    uint64_t received, delivered, dropped, filtered, health_repeats, replay_skipped, decode_errors, reconnects;
+} evsrc;
+
+static void evsrc_connect(evsrc *s);
+
+/* ---- small helpers ---- */
+
+static uint64_t evsrc_hash(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    return h;
+}
+
+static double evsrc_now_mono(void)
+{
+    return (double)uv_hrtime() / 1e9;
+}
+
+static int evsrc_in(char **list, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], s) == 0)
+            return 1;
+    return 0;
+}
+
+/* ---- the queue ---- */
+
+static void evsrc_push(evsrc *s, evsrc_item *it)
+{
+    if (it->kind == ITEM_EVENT) {
+        while (s->count >= s->max_items && s->head && s->head->kind == ITEM_EVENT) {
+            evsrc_item *old = s->head;
+            s->head = old->next;
+            if (!s->head)
+                s->tail = NULL;
+            s->count--;
+            s->dropped++;
+            free(old);
+        }
+    }
+    it->next = NULL;
+    if (s->tail)
+        s->tail->next = it;
+    else
+        s->head = it;
+    s->tail = it;
+    s->count++;
+    if (s->waiting)
+        task_wake(&s->wait);
+}
+
+static evsrc_item *evsrc_item_new(int kind, const char *text, size_t len)
+{
+    evsrc_item *it = malloc(sizeof *it + len + 1);
+    if (!it)
+        return NULL;
+    it->kind = kind;
+    it->matched = 0;
+    it->len = len;
+    if (len)
+        memcpy(it->text, text, len);
+    it->text[len] = '\0';
+    return it;
+}
+
+static void evsrc_control(evsrc *s, int kind, const char *text)
+{
+    evsrc_item *it = evsrc_item_new(kind, text, strlen(text));
+    if (it)
+        evsrc_push(s, it);
+}
+
+/* ---- filtering, in C, on the normalised view ---- */
+
+static int evsrc_matches(const evsrc *s, const event_view *v)
+{
+    const evsrc_filter *f = &s->filter;
+    if (f->ntypes && !evsrc_in(f->types, f->ntypes, v->type))
+        return 0;
+    if (f->nactions && !evsrc_in(f->actions, f->nactions, v->action))
+        return 0;
+    if (f->name_prefix && !ev_str_has_prefix(v->name, f->name_prefix))
+        return 0;
+    for (size_t i = 0; i < f->nlabels; i++)
+        if (!model_event_has_label(v, f->label_keys[i], f->label_values[i]))
+            return 0;
+    if (f->nids) {
+        size_t i;
+        for (i = 0; i < f->nids; i++)
+            if (ev_str_has_prefix(v->id, f->ids[i]) || ev_str_eq(v->name, f->ids[i]))
+                break;
+        if (i == f->nids)
+            return 0;
+    }
+    return 1;
+}
+
+/* Podman reports health on every check: only a change is an event. */
+static int evsrc_health_repeat(evsrc *s, const event_view *v)
+{
+    if (strcmp(v->action, "health_status") != 0 || !v->health[0] || !v->id.p)
+        return 0;
+    uint64_t h = evsrc_hash(v->id.p, v->id.n) | 1;
+    size_t slot = h % EVSRC_HEALTH_SLOTS;
+    for (size_t probe = 0; probe < 8; probe++, slot = (slot + 1) % EVSRC_HEALTH_SLOTS) {
+        evsrc_health *e = &s->health[slot];
+        if (e->id_hash == h) {
+            if (strcmp(e->state, v->health) == 0)
+                return 1;
+            snprintf(e->state, sizeof e->state, "%s", v->health);
+            return 0;
+        }
+        if (e->id_hash == 0) {
+            e->id_hash = h;
+            snprintf(e->state, sizeof e->state, "%s", v->health);
+            return 0;
+        }
+    }
+    /* a crowded neighbourhood: forget it rather than grow */
+    memset(s->health, 0, sizeof s->health);
+    return 0;
+}
+
+/* After a reconnect the engine replays from the last timeNano: skip what
+ * was delivered already. */
+static int evsrc_seen(evsrc *s, int64_t t, uint64_t key)
+{
+    if (t == 0)
+        return 0;
+    if (t < s->last_nano)
+        return 1;
+    if (t == s->last_nano)
+        for (int i = 0; i < s->nlast; i++)
+            if (s->last_keys[i] == key)
+                return 1;
+    return 0;
+}
+
+static void evsrc_remember(evsrc *s, int64_t t, uint64_t key)
+{
+    if (t == 0)
+        return;
+    if (t > s->last_nano) {
+        s->last_nano = t;
+        s->nlast = 0;
+    }
+    if (s->nlast < EVSRC_LAST_KEYS)
+        s->last_keys[s->nlast++] = key;
+}
+
+static int evsrc_on_value(void *ud, int fd, const char *p, size_t n)
+{
+    evsrc *s = ud;
+    ev_scan scan;
+    event_view v;
+    (void)fd;
+    s->received++;
+    if (ev_scan_event(p, n, &scan) != 0) {
+        s->decode_errors++;
+        return 0;
+    }
+    uint64_t key = evsrc_hash(p, n);
+    if (evsrc_seen(s, scan.time_nano, key)) {
+        s->replay_skipped++;
+        return 0;
+    }
+    evsrc_remember(s, scan.time_nano, key);
+    s->attempts = 0; /* the connection works */
+    model_event_view(&scan, &v);
+    if (evsrc_health_repeat(s, &v)) {
+        s->health_repeats++;
+        return 0;
+    }
+    int matched = evsrc_matches(s, &v);
+    if (!matched && !(s->deliver_all && strcmp(v.type, "container") == 0)) {
+        s->filtered++;
+        return 0;
+    }
+    evsrc_item *it = evsrc_item_new(ITEM_EVENT, p, n);
+    if (!it) {
+        s->dropped++;
+        return 0;
+    }
+    it->matched = matched;
+    evsrc_push(s, it);
+    return 0;
+}
+
+static int evsrc_on_data(const char *p, size_t n, void *ud)
+{
+    evsrc *s = ud;
+    return frame_json_feed(&s->fj, p, n, evsrc_on_value, s) == -1 ? HTTP_DATA_ABORT : HTTP_DATA_OK;
+}
+
+/* ---- reconnecting ---- */
+
+static void evsrc_on_timer(uv_timer_t *t)
+{
+    evsrc *s = t->data;
+    if (!s->stopped)
+        evsrc_connect(s);
+}
+
+static void evsrc_fail(evsrc *s, const char *why)
+{
+    s->failed = 1;
+    evsrc_control(s, ITEM_FAILED, why);
+}
+
+static void evsrc_schedule_reconnect(evsrc *s, const char *why)
+{
+    if (!s->auto_reconnect || (s->max_attempts >= 0 && s->attempts >= s->max_attempts)) {
+        char msg[700];
+        snprintf(msg, sizeof msg, "the event stream ended and %s: %s",
+                 s->auto_reconnect ? "reconnecting failed too often" : "auto_reconnect is off", why);
+        evsrc_fail(s, msg);
+        return;
+    }
+    /* delay × 2^attempt, capped, × a jitter of ±25%: many listeners of one
+     * engine must not all come back at the same instant */
+    double d = s->delay * pow(2.0, s->attempts);
+    if (d > EVSRC_MAX_DELAY)
+        d = EVSRC_MAX_DELAY;
+    d *= 0.75 + 0.5 * ((double)rand() / RAND_MAX);
+    s->attempts++;
+    s->reconnecting = 1;
+    log_debug("event stream of %s ended (%s); reconnecting in %.2f s (attempt %d)", s->e->ep.display, why, d,
+              s->attempts);
+    uv_timer_start(s->timer, evsrc_on_timer, (uint64_t)(d * 1000), 0);
+}
+
+static void evsrc_on_end(void *ud)
+{
+    evsrc *s = ud;
+    s->eop = NULL;
+    frame_json_reset(&s->fj);
+    if (s->stopped)
+        return;
+    char why[600];
+    snprintf(why, sizeof why, "%s", s->end.kind != ERR_NONE ? s->end.message : "the engine closed it");
+    int permanent = s->end.status >= 400 && s->end.status < 500;
+    engine_reply_clear(&s->end);
+    if (evsrc_now_mono() - s->connected_at >= EVSRC_STABLE_SECS)
+        s->attempts = 0;
+    if (permanent)
+        evsrc_fail(s, why);
+    else
+        evsrc_schedule_reconnect(s, why);
+}
+
+/* "since" for this engine: Docker reads seconds.nanoseconds, Podman 4.3
+ * reads RFC 3339 reliably. */
+static void evsrc_since(const evsrc *s, int64_t nano, char *out, size_t len)
+{
+    int64_t secs = nano / 1000000000, frac = nano % 1000000000;
+    if (s->e->runtime == RUNTIME_DOCKER) {
+        snprintf(out, len, "%lld.%09lld", (long long)secs, (long long)frac);
+        return;
+    }
+    time_t t = (time_t)secs;
+    struct tm tm;
+    char day[32];
+    gmtime_r(&t, &tm);
+    strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, len, "%s.%09lldZ", day, (long long)frac);
+}
+
+static void evsrc_connect(evsrc *s)
+{
+    char path[256], since[64];
+    int64_t from = s->last_nano ? s->last_nano : s->since_nano;
+    evsrc_since(s, from, since, sizeof since);
+    snprintf(path, sizeof path, "%s%ssince=%s", "/events?", s->e->runtime == RUNTIME_PODMAN ? "stream=true&" : "",
+             since);
+    engine_request rq = {
+        .method = "GET",
+        .path = path,
+        .flags = ENGINE_STREAM,
+        .on_data = evsrc_on_data,
+        .data_ud = s,
+    };
+    s->connected_at = evsrc_now_mono();
+    s->eop = engine_call(s->e, &rq, &s->end, evsrc_on_end, s);
+    if (!s->eop) {
+        char why[600];
+        snprintf(why, sizeof why, "%s", s->end.message);
+        engine_reply_clear(&s->end);
+        evsrc_schedule_reconnect(s, why);
+        return;
+    }
+    if (s->reconnecting) {
+        s->reconnecting = 0;
+        s->reconnects++;
+        char info[64];
+        /* Podman replays from its events file; Docker from a ring of 256
+         * events in memory, lost when it restarts */
+        snprintf(info, sizeof info, "%s", s->e->runtime == RUNTIME_PODMAN ? "complete" : "partial");
+        evsrc_control(s, ITEM_RECONNECTED, info);
+    }
+}
+
+/* ---- lifetime ---- */
+
+static void evsrc_filter_free(evsrc_filter *f)
+{
+    char **lists[] = {f->types, f->actions, f->label_keys, f->label_values, f->ids};
+    size_t counts[] = {f->ntypes, f->nactions, f->nlabels, f->nlabels, f->nids};
+    for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++) {
+        for (size_t i = 0; lists[l] && i < counts[l]; i++)
+            free(lists[l][i]);
+        free(lists[l]);
+    }
+    free(f->name_prefix);
+    memset(f, 0, sizeof *f);
+}
+
+static void evsrc_stop(evsrc *s)
+{
+    if (s->stopped)
+        return;
+    s->stopped = 1;
+    engine_cancel(s->eop);
+    s->eop = NULL;
+    if (s->timer) {
+        loop_close_free((uv_handle_t *)s->timer);
+        s->timer = NULL;
+    }
+    evsrc_item *it;
+    while ((it = s->head)) {
+        s->head = it->next;
+        free(it);
+    }
+    s->tail = NULL;
+    s->count = 0;
+    frame_json_free(&s->fj);
+    engine_reply_clear(&s->end);
+    evsrc_filter_free(&s->filter);
+    if (s->waiting)
+        task_wake(&s->wait);
+}
+
+/* ---- Lua ---- */
+
+static evsrc *evsrc_check(lua_State *L)
+{
+    return luaL_checkudata(L, 1, EVSRC_MT);
+}
+
+static int evsrc_next(lua_State *L, evsrc *s);
+
+static int evsrc_next_k(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    (void)ctx;
+    evsrc *s = evsrc_check(L);
+    s->waiting = 0;
+    return evsrc_next(L, s);
+}
+
+static void evsrc_wait_cancel(task_wait *w)
+{
+    ((evsrc *)w)->waiting = 0;
+}
+
+/* Pushes the head item; returns the number of results. */
+static int evsrc_push_head(lua_State *L, evsrc *s)
+{
+    evsrc_item *it = s->head;
+    s->head = it->next;
+    if (!s->head)
+        s->tail = NULL;
+    s->count--;
+    /* anchored in a Lua string first, so a memory error leaks nothing */
+    lua_pushlstring(L, it->text, it->len);
+    int kind = it->kind, matched = it->matched;
+    free(it);
+    size_t len;
+    const char *text = lua_tolstring(L, -1, &len);
+    if (kind == ITEM_EVENT) {
+        lua_pushliteral(L, "event");
+        if (!model_push_event_text(L, text, len, s->runtime))
+            lua_pushnil(L);
+        lua_pushboolean(L, matched);
+        s->delivered++;
+        return 3;
+    }
+    if (kind == ITEM_RECONNECTED) {
+        lua_pushliteral(L, "reconnected");
+        lua_insert(L, -2);
+        return 2;
+    }
+    lua_pushliteral(L, "failed");
+    error_push(L, "connection", 0, text);
+    return 2;
+}
+
+static int evsrc_next(lua_State *L, evsrc *s)
+{
+    if (s->head)
+        return evsrc_push_head(L, s);
+    if (s->stopped || s->failed) {
+        lua_pushnil(L);
+        return 1;
+    }
+    if (s->waiting)
+        return luaL_error(L, "another task is already reading this event source");
+    task_check_wait(L, "event source");
+    s->waiting = 1;
+    s->wait.cancel = evsrc_wait_cancel;
+    return task_yield(L, &s->wait, evsrc_next_k, 0);
+}
+
+/* source:next() -> "event", ContainerEvent, matched
+ *                | "reconnected", "complete" | "partial"   (what the engine can replay)
+ *                | "failed", err                          (it gave up)
+ *                | nil                                    (stopped) */
+static int evsrc_l_next(lua_State *L)
+{
+    lua_settop(L, 1);
+    return evsrc_next(L, evsrc_check(L));
+}
+
+/* source:stop(): closes the stream at once. */
+static int evsrc_l_stop(lua_State *L)
+{
+    evsrc_stop(evsrc_check(L));
+    return 0;
+}
+
+static void evsrc_set(lua_State *L, const char *k, uint64_t v)
+{
+    lua_pushinteger(L, (lua_Integer)v);
+    lua_setfield(L, -2, k);
+}
+
+/* source:stats() -> counters of what the stream brought and what became of it */
+static int evsrc_l_stats(lua_State *L)
+{
+    evsrc *s = evsrc_check(L);
+    lua_createtable(L, 0, 10);
+    evsrc_set(L, "received", s->received);
+    evsrc_set(L, "delivered", s->delivered);
+    evsrc_set(L, "dropped", s->dropped);
+    evsrc_set(L, "filtered", s->filtered);
+    evsrc_set(L, "health_repeats", s->health_repeats);
+    evsrc_set(L, "replay_skipped", s->replay_skipped);
+    evsrc_set(L, "decode_errors", s->decode_errors + s->fj.garbage + s->fj.overflows);
+    evsrc_set(L, "reconnects", s->reconnects);
+    evsrc_set(L, "buffered", s->count);
+    lua_pushboolean(L, s->eop != NULL);
+    lua_setfield(L, -2, "connected");
+    if (s->last_nano) {
+        lua_pushnumber(L, (lua_Number)s->last_nano / 1e9);
+        lua_setfield(L, -2, "last_event_at");
+    }
+    return 1;
+}
+
+static int evsrc_l_gc(lua_State *L)
+{
+    evsrc_stop(evsrc_check(L));
+    return 0;
+}
+
+/* ---- configuration ---- */
+
+static char **evsrc_strings(lua_State *L, int cfg, const char *key, size_t *n)
+{
+    *n = 0;
+    int t = lua_getfield(L, cfg, key);
+    if (t == LUA_TNIL) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    if (t == LUA_TSTRING) {
+        char **one = calloc(1, sizeof *one);
+        if (one && (one[0] = strdup(lua_tostring(L, -1))))
+            *n = 1;
+        lua_pop(L, 1);
+        return one;
+    }
+    if (t != LUA_TTABLE)
+        luaL_error(L, "event source: %s must be a string or a list of strings", key);
+    size_t len = lua_rawlen(L, -1);
+    char **list = calloc(len ? len : 1, sizeof *list);
+    for (size_t i = 0; list && i < len; i++) {
+        lua_rawgeti(L, -1, (lua_Integer)i + 1);
+        if (lua_type(L, -1) == LUA_TSTRING && (list[*n] = strdup(lua_tostring(L, -1))))
+            (*n)++;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return list;
+}
+
+static void evsrc_labels(lua_State *L, int cfg, evsrc_filter *f)
+{
+    if (lua_getfield(L, cfg, "labels") != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return;
+    }
+    size_t cap = 0;
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        cap++;
+        lua_pop(L, 1);
+    }
+    f->label_keys = calloc(cap ? cap : 1, sizeof *f->label_keys);
+    f->label_values = calloc(cap ? cap : 1, sizeof *f->label_values);
+    lua_pushnil(L);
+    while (f->label_keys && f->label_values && lua_next(L, -2)) {
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            f->label_keys[f->nlabels] = strdup(lua_tostring(L, -2));
+            f->label_values[f->nlabels] = lua_type(L, -1) == LUA_TSTRING ? strdup(lua_tostring(L, -1)) : NULL;
+            f->nlabels++;
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
+static lua_Number evsrc_num(lua_State *L, int cfg, const char *key, lua_Number dflt)
+{
+    lua_getfield(L, cfg, key);
+    lua_Number v = luaL_optnumber(L, -1, dflt);
+    lua_pop(L, 1);
+    return v;
+}
+
+static int evsrc_bool(lua_State *L, int cfg, const char *key, int dflt)
+{
+    int t = lua_getfield(L, cfg, key);
+    int v = t == LUA_TNIL ? dflt : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static void evsrc_configure(lua_State *L, int cfg, evsrc *s)
+{
+    evsrc_filter *f = &s->filter;
+    f->types = evsrc_strings(L, cfg, "types", &f->ntypes);
+    f->actions = evsrc_strings(L, cfg, "actions", &f->nactions);
+    f->ids = evsrc_strings(L, cfg, "ids", &f->nids);
+    evsrc_labels(L, cfg, f);
+    if (lua_getfield(L, cfg, "name_prefix") == LUA_TSTRING)
+        f->name_prefix = strdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+    lua_Number size = evsrc_num(L, cfg, "buffer_size", 1000);
+    lua_Number delay = evsrc_num(L, cfg, "reconnect_delay", 5.0);
+    lua_Number attempts = evsrc_num(L, cfg, "max_reconnect_attempts", 10);
+    lua_Number since = evsrc_num(L, cfg, "since", loop_wall_now());
+    luaL_argcheck(L, size >= 1 && size <= 1e7, 2, "buffer_size must be between 1 and 10000000");
+    luaL_argcheck(L, delay >= 0 && delay <= 3600, 2, "reconnect_delay must be between 0 and 3600 seconds");
+    s->max_items = (size_t)size;
+    s->delay = delay;
+    s->max_attempts = attempts < 0 ? -1 : (int)attempts;
+    s->auto_reconnect = evsrc_bool(L, cfg, "auto_reconnect", 1);
+    s->deliver_all = evsrc_bool(L, cfg, "deliver_all", 0);
+    s->since_nano = (int64_t)(since * 1e9);
+}
+
+/* event_source(client, config) -> source: see event_source.h */
+static int evsrc_l_new(lua_State *L)
+{
+    client *c = client_check(L);
+    if (!lua_isnoneornil(L, 2))
+        luaL_checktype(L, 2, LUA_TTABLE);
+    else {
+        lua_settop(L, 1);
+        lua_newtable(L);
+    }
+    evsrc *s = lua_newuserdatauv(L, sizeof *s, 1);
+    memset(s, 0, sizeof *s);
+    luaL_setmetatable(L, EVSRC_MT); /* from here __gc releases whatever was set up */
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1); /* keeps the client (and its engine) alive */
+    frame_json_init(&s->fj, EVSRC_MAX_VALUE);
+    evsrc_configure(L, 2, s);
+    s->e = &c->eng;
+    snprintf(s->runtime, sizeof s->runtime, "%s", engine_runtime_name(c->eng.runtime));
+    s->timer = malloc(sizeof *s->timer);
+    if (!s->timer)
+        return luaL_error(L, "out of memory");
+    uv_timer_init(loop_get(), s->timer);
+    s->timer->data = s;
+    evsrc_connect(s);
+    return 1;
+}
+
+void event_source_register(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"next", evsrc_l_next},
+        {"stop", evsrc_l_stop},
+        {"stats", evsrc_l_stats},
+        {NULL, NULL},
+    };
+    luaL_newmetatable(L, EVSRC_MT);
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, evsrc_l_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, evsrc_l_stop);
+    lua_setfield(L, -2, "__close");
+    lua_pop(L, 1);
+    lua_pushcfunction(L, evsrc_l_new);
+    lua_setfield(L, -2, "event_source");
+}

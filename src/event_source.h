@@ -1,0 +1,28 @@
+/* event_source — an engine's event stream, kept open for a listener.
+ *
+ * Reads the stream in C as fast as it comes (Docker skips a subscriber
+ * that lags 100 ms), reads each event with event_scan, normalises it,
+ * drops repeated health checks, filters it — all before any Lua table is
+ * built — and queues it in a bounded ring that drops the oldest when full,
+ * counting what it dropped. When the stream breaks it reconnects with
+ * exponential backoff and jitter, asks for what it missed (since the last
+ * event's exact timeNano) and skips what it already delivered.
+ *
+ * Lua (lua/moonpod/events.lua) takes the events with source:next(). */
+#ifndef MOONPOD_EVENT_SOURCE_H
+#define MOONPOD_EVENT_SOURCE_H
+
+#include <lua.h>
+
+/* Creates the metatable; adds event_source to the module table on top:
+ *   event_source(client, {
+ *     types = {"container"}, actions = {"start", "die"}, name_prefix = "web-",
+ *     labels = { app = "web" | true }, ids = {"3f6e"},
+ *     buffer_size = 1000, auto_reconnect = true, reconnect_delay = 5,
+ *     max_reconnect_attempts = 10, since = epoch seconds, deliver_all = false,
+ *   }) -> source
+ * With deliver_all, container events that don't match come too (for a
+ * registry), flagged as not matching. */
+void event_source_register(lua_State *L);
+
+#endif
