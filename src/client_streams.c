@@ -139,10 +139,14 @@ static int client_keep_until(stream *s, const char *text, size_t len)
 }
 
 /* The engines' own words for the API's event names: Podman's libpod API
- * says "died", Docker says "destroy" for a removed container. */
+ * says "died" and "exec_died", Docker says "destroy" for a removed container. */
 static const char *client_podman_event_name(const char *key, const char *value)
 {
-    return strcmp(key, "event") == 0 && strcmp(value, "die") == 0 ? "died" : value;
+    if (strcmp(key, "event") != 0)
+        return value;
+    if (strcmp(value, "die") == 0)
+        return "died";
+    return strcmp(value, "exec_die") == 0 ? "exec_died" : value;
 }
 
 static const char *client_docker_event_name(const char *key, const char *value)

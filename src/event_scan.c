@@ -7,6 +7,8 @@
  * so hostile input can't exhaust the stack. */
 #include "event_scan.h"
 
+#include <stddef.h>
+
 #include <string.h>
 
 #define EV_MAX_DEPTH 64
@@ -411,4 +413,29 @@ ev_str ev_scan_attr(const ev_scan *e, const char *key)
             return e->attrs[i].value;
     ev_str none = {0};
     return none;
+}
+
+size_t ev_scan_size(const ev_scan *e)
+{
+    /* nattrs and attrs_dropped follow the array: they are kept apart */
+    return offsetof(ev_scan, attrs) + (size_t)e->nattrs * sizeof e->attrs[0];
+}
+
+static void ev_str_rebase(ev_str *s, const char *from, const char *to)
+{
+    if (s->p)
+        s->p = to + (s->p - from);
+}
+
+void ev_scan_rebase(ev_scan *e, int nattrs, const char *from, const char *to)
+{
+    ev_str_rebase(&e->type, from, to);
+    ev_str_rebase(&e->action, from, to);
+    ev_str_rebase(&e->id, from, to);
+    ev_str_rebase(&e->from, from, to);
+    ev_str_rebase(&e->health, from, to);
+    for (int i = 0; i < nattrs; i++) {
+        ev_str_rebase(&e->attrs[i].key, from, to);
+        ev_str_rebase(&e->attrs[i].value, from, to);
+    }
 }

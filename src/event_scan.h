@@ -56,4 +56,11 @@ size_t ev_str_copy(ev_str s, char *out, size_t outlen);
 /* The attribute's value, or a zero ev_str (p == NULL). */
 ev_str ev_scan_attr(const ev_scan *e, const char *key);
 
+/* A scan can be kept with a copy of its text instead of scanning again:
+ * ev_scan_size is what of *e is in use (a prefix of the struct, to copy),
+ * ev_scan_rebase moves the spans of such a copy, with its first nattrs
+ * attributes, from the text at `from` to the same text at `to`. */
+size_t ev_scan_size(const ev_scan *e);
+void ev_scan_rebase(ev_scan *e, int nattrs, const char *from, const char *to);
+
 #endif

@@ -27,19 +27,34 @@
 #define EVSRC_MAX_VALUE ((size_t)1 << 20)
 #define EVSRC_MAX_DELAY 300.0         /* seconds: backoff stops growing here */
 #define EVSRC_STABLE_SECS 10.0        /* a connection this old counts as healthy */
-#define EVSRC_LAST_KEYS 16            /* events remembered at the last timeNano */
+/* A reconnect asks again from a little before the newest event: engines
+ * write events slightly out of timeNano order (Podman's writers race for
+ * its events file), and those late ones must not be lost. What comes back
+ * twice is recognised among the most recent events delivered. */
+#define EVSRC_REPLAY_MARGIN_NS 2000000000LL
+#define EVSRC_RECENT 1024
 #define EVSRC_HEALTH_SLOTS 1024
 
 enum { ITEM_EVENT, ITEM_RECONNECTED, ITEM_FAILED };
 
 typedef struct evsrc_item evsrc_item;
+/* An event keeps the scan of its text (the used part of an ev_scan) so
+ * that it is not scanned again when handed to Lua; the text follows. */
 struct evsrc_item {
     evsrc_item *next;
     int kind;
     int matched;
-    size_t len;
-    char text[];
+    int nattrs;
+    size_t len, scan_size;
+    max_align_t data[];
 };
+
+#define EVSRC_ALIGN(n) (((n) + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t))
+
+static char *evsrc_item_text(evsrc_item *it)
+{
+    return (char *)it->data + EVSRC_ALIGN(it->scan_size);
+}
 
 typedef struct evsrc_filter {
     char **types, **actions, **label_keys, **label_values, **ids;
@@ -70,8 +85,9 @@ typedef struct evsrc {
     double connected_at;         /* monotonic seconds of the current connection */
     int64_t since_nano;          /* where the stream (re)starts */
     int64_t last_nano;           /* timeNano of the newest event delivered */
-    uint64_t last_keys[EVSRC_LAST_KEYS];
-    int nlast;
+    int64_t replay_until;        /* after a reconnect: events up to here may be repeats */
+    uint64_t recent[EVSRC_RECENT]; /* hashes of the latest events, a ring */
+    size_t recent_pos;
     evsrc_health health[EVSRC_HEALTH_SLOTS];
     evsrc_item *head, *tail;
     size_t count;
@@ -89,6 +105,16 @@ static uint64_t evsrc_hash(const char *p, size_t n)
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
     return h;
+}
+
+/* What tells an event from another in a replay: its time, container and
+ * action (with Docker's detail) — cheaper than hashing the whole text. */
+static uint64_t evsrc_key(const ev_scan *e)
+{
+    uint64_t h = evsrc_hash(e->id.p ? e->id.p : "", e->id.n);
+    h ^= evsrc_hash(e->action.p ? e->action.p : "", e->action.n) * 31;
+    h ^= (uint64_t)e->time_nano * 0x9E3779B97F4A7C15ull;
+    return h | 1; /* 0 marks an empty slot */
 }
 
 static double evsrc_now_mono(void)
@@ -130,23 +156,31 @@ static void evsrc_push(evsrc *s, evsrc_item *it)
         task_wake(&s->wait);
 }
 
-static evsrc_item *evsrc_item_new(int kind, const char *text, size_t len)
+static evsrc_item *evsrc_item_new(int kind, const char *text, size_t len, const ev_scan *scan)
 {
-    evsrc_item *it = malloc(sizeof *it + len + 1);
+    size_t scan_size = scan ? ev_scan_size(scan) : 0;
+    evsrc_item *it = malloc(sizeof *it + EVSRC_ALIGN(scan_size) + len + 1);
     if (!it)
         return NULL;
     it->kind = kind;
     it->matched = 0;
     it->len = len;
+    it->scan_size = scan_size;
+    it->nattrs = scan ? scan->nattrs : 0;
+    char *t = evsrc_item_text(it);
     if (len)
-        memcpy(it->text, text, len);
-    it->text[len] = '\0';
+        memcpy(t, text, len);
+    t[len] = '\0';
+    if (scan) {
+        memcpy(it->data, scan, scan_size);
+        ev_scan_rebase((ev_scan *)(void *)it->data, it->nattrs, text, t);
+    }
     return it;
 }
 
 static void evsrc_control(evsrc *s, int kind, const char *text)
 {
-    evsrc_item *it = evsrc_item_new(kind, text, strlen(text));
+    evsrc_item *it = evsrc_item_new(kind, text, strlen(text), NULL);
     if (it)
         evsrc_push(s, it);
 }
@@ -176,10 +210,12 @@ static int evsrc_matches(const evsrc *s, const event_view *v)
     return 1;
 }
 
-/* Podman reports health on every check: only a change is an event. */
+/* Only a change of health is an event. Docker sends nothing else; Podman
+ * 4.3 sends one per check, carrying the state from before that check, so
+ * its events are left to the listener, which reads the state itself. */
 static int evsrc_health_repeat(evsrc *s, const event_view *v)
 {
-    if (strcmp(v->action, "health_status") != 0 || !v->health[0] || !v->id.p)
+    if (s->e->runtime == RUNTIME_PODMAN || strcmp(v->action, "health_status") != 0 || !v->health[0] || !v->id.p)
         return 0;
     uint64_t h = evsrc_hash(v->id.p, v->id.n) | 1;
     size_t slot = h % EVSRC_HEALTH_SLOTS;
@@ -202,31 +238,25 @@ static int evsrc_health_repeat(evsrc *s, const event_view *v)
     return 0;
 }
 
-/* After a reconnect the engine replays from the last timeNano: skip what
- * was delivered already. */
-static int evsrc_seen(evsrc *s, int64_t t, uint64_t key)
+/* After a reconnect the engine replays from just before the newest event:
+ * what was delivered already is skipped. Only events no newer than the
+ * newest one before the reconnect are looked up. */
+static int evsrc_seen(const evsrc *s, int64_t t, uint64_t key)
 {
-    if (t == 0)
+    if (t == 0 || s->replay_until == 0 || t > s->replay_until)
         return 0;
-    if (t < s->last_nano)
-        return 1;
-    if (t == s->last_nano)
-        for (int i = 0; i < s->nlast; i++)
-            if (s->last_keys[i] == key)
-                return 1;
+    for (size_t i = 0; i < EVSRC_RECENT; i++)
+        if (s->recent[i] == key)
+            return 1;
     return 0;
 }
 
 static void evsrc_remember(evsrc *s, int64_t t, uint64_t key)
 {
-    if (t == 0)
-        return;
-    if (t > s->last_nano) {
+    s->recent[s->recent_pos] = key;
+    s->recent_pos = (s->recent_pos + 1) % EVSRC_RECENT;
+    if (t > s->last_nano)
         s->last_nano = t;
-        s->nlast = 0;
-    }
-    if (s->nlast < EVSRC_LAST_KEYS)
-        s->last_keys[s->nlast++] = key;
 }
 
 static int evsrc_on_value(void *ud, int fd, const char *p, size_t n)
@@ -240,7 +270,7 @@ static int evsrc_on_value(void *ud, int fd, const char *p, size_t n)
         s->decode_errors++;
         return 0;
     }
-    uint64_t key = evsrc_hash(p, n);
+    uint64_t key = evsrc_key(&scan);
     if (evsrc_seen(s, scan.time_nano, key)) {
         s->replay_skipped++;
         return 0;
@@ -257,7 +287,7 @@ static int evsrc_on_value(void *ud, int fd, const char *p, size_t n)
         s->filtered++;
         return 0;
     }
-    evsrc_item *it = evsrc_item_new(ITEM_EVENT, p, n);
+    evsrc_item *it = evsrc_item_new(ITEM_EVENT, p, n, &scan);
     if (!it) {
         s->dropped++;
         return 0;
@@ -291,9 +321,12 @@ static void evsrc_fail(evsrc *s, const char *why)
 static void evsrc_schedule_reconnect(evsrc *s, const char *why)
 {
     if (!s->auto_reconnect || (s->max_attempts >= 0 && s->attempts >= s->max_attempts)) {
-        char msg[700];
-        snprintf(msg, sizeof msg, "the event stream ended and %s: %s",
-                 s->auto_reconnect ? "reconnecting failed too often" : "auto_reconnect is off", why);
+        char msg[700], how[96];
+        if (s->auto_reconnect)
+            snprintf(how, sizeof how, "%d reconnection attempt%s failed", s->attempts, s->attempts == 1 ? "" : "s");
+        else
+            snprintf(how, sizeof how, "auto_reconnect is off");
+        snprintf(msg, sizeof msg, "the event stream ended and %s: %s", how, why);
         evsrc_fail(s, msg);
         return;
     }
@@ -349,7 +382,11 @@ static void evsrc_since(const evsrc *s, int64_t nano, char *out, size_t len)
 static void evsrc_connect(evsrc *s)
 {
     char path[256], since[64];
-    int64_t from = s->last_nano ? s->last_nano : s->since_nano;
+    int64_t from = s->since_nano;
+    if (s->last_nano) {
+        from = s->last_nano - EVSRC_REPLAY_MARGIN_NS;
+        s->replay_until = s->last_nano;
+    }
     evsrc_since(s, from, since, sizeof since);
     snprintf(path, sizeof path, "%s%ssince=%s", "/events?", s->e->runtime == RUNTIME_PODMAN ? "stream=true&" : "",
              since);
@@ -443,24 +480,34 @@ static void evsrc_wait_cancel(task_wait *w)
     ((evsrc *)w)->waiting = 0;
 }
 
-/* Pushes the head item; returns the number of results. */
+/* Pushes the head item; returns the number of results. An event's model
+ * is built from the scan kept with it, its spans moved from the item's
+ * copy of the text to the Lua string. Everything is copied off the item,
+ * and the item freed, before anything that may raise. */
 static int evsrc_push_head(lua_State *L, evsrc *s)
 {
     evsrc_item *it = s->head;
+    ev_scan scan;
+    luaL_checkstack(L, 8, "event source");
+    lua_pushlstring(L, evsrc_item_text(it), it->len);
+    int text_idx = lua_gettop(L);
     s->head = it->next;
     if (!s->head)
         s->tail = NULL;
     s->count--;
-    /* anchored in a Lua string first, so a memory error leaks nothing */
-    lua_pushlstring(L, it->text, it->len);
     int kind = it->kind, matched = it->matched;
-    free(it);
-    size_t len;
-    const char *text = lua_tolstring(L, -1, &len);
     if (kind == ITEM_EVENT) {
+        memcpy(&scan, it->data, it->scan_size);
+        scan.nattrs = it->nattrs;
+        scan.attrs_dropped = 0;
+        ev_scan_rebase(&scan, scan.nattrs, evsrc_item_text(it), lua_tostring(L, text_idx));
+    }
+    free(it);
+    if (kind == ITEM_EVENT) {
+        event_view v;
         lua_pushliteral(L, "event");
-        if (!model_push_event_text(L, text, len, s->runtime))
-            lua_pushnil(L);
+        model_event_view(&scan, &v);
+        model_push_event_view(L, &v, text_idx, s->runtime);
         lua_pushboolean(L, matched);
         s->delivered++;
         return 3;
@@ -471,7 +518,7 @@ static int evsrc_push_head(lua_State *L, evsrc *s)
         return 2;
     }
     lua_pushliteral(L, "failed");
-    error_push(L, "connection", 0, text);
+    error_push(L, "connection", 0, lua_tostring(L, text_idx));
     return 2;
 }
 

@@ -88,34 +88,50 @@ size_t frame_json_pending(const frame_json *f)
  * validating the text is the JSON parser's job. */
 static size_t frame_json_scan(frame_json *f, const char *p, size_t n, int *closed)
 {
-    size_t i;
+    int in_string = f->in_string, escaped = f->escaped, depth = f->depth;
+    size_t i = 0;
 
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-
-        if (f->in_string) {
-            if (f->escaped)
-                f->escaped = 0;
-            else if (c == '\\')
-                f->escaped = 1;
-            else if (c == '"')
-                f->in_string = 0;
-        } else if (c == '"') {
-            f->in_string = 1;
+    *closed = 0;
+    while (i < n) {
+        if (in_string) {
+            if (escaped) {
+                escaped = 0;
+                i++;
+                continue;
+            }
+            /* Most of an event is inside strings: run to the next quote,
+             * stopping at a backslash on the way. */
+            const char *q = memchr(p + i, '"', n - i);
+            size_t span = q ? (size_t)(q - (p + i)) : n - i;
+            const char *b = memchr(p + i, '\\', span);
+            if (b) {
+                escaped = 1;
+                i = (size_t)(b - p) + 1;
+            } else if (q) {
+                in_string = 0;
+                i = (size_t)(q - p) + 1;
+            } else {
+                i = n;
+            }
+            continue;
+        }
+        unsigned char c = (unsigned char)p[i++];
+        if (c == '"') {
+            in_string = 1;
         } else if (c == '{' || c == '[') {
             /* Saturating: an endless run of openers while skipping must not
              * overflow; such a stream never resynchronises anyway. */
-            if (f->depth < INT_MAX)
-                f->depth++;
-        } else if (c == '}' || c == ']') {
-            if (--f->depth == 0) {
-                *closed = 1;
-                return i + 1;
-            }
+            if (depth < INT_MAX)
+                depth++;
+        } else if ((c == '}' || c == ']') && --depth == 0) {
+            *closed = 1;
+            break;
         }
     }
-    *closed = 0;
-    return n;
+    f->in_string = (unsigned char)in_string;
+    f->escaped = (unsigned char)escaped;
+    f->depth = depth;
+    return i;
 }
 
 static int frame_json_is_ws(unsigned char c)

@@ -39,10 +39,12 @@ void model_event_action(const char *raw, char *action, size_t len, const char **
         n = len - 1;
     memcpy(action, raw ? raw : "", n);
     action[n] = '\0';
-    /* one word per happening on both engines: Podman's "died", Docker's
-     * "destroy" for a removed container */
+    /* one word per happening on both engines: Podman's "died" and
+     * "exec_died", Docker's "destroy" for a removed container */
     if (strcmp(action, "died") == 0)
         strcpy(action, "die");
+    else if (strcmp(action, "exec_died") == 0)
+        strcpy(action, "exec_die");
     else if (strcmp(action, "destroy") == 0)
         strcpy(action, "remove");
     *detail = colon ? colon + 2 : NULL;
@@ -144,11 +146,12 @@ static void model_ev_set_cstr(lua_State *L, const char *field, const char *v)
     lua_setfield(L, -2, field);
 }
 
-int model_push_event_view(lua_State *L, const event_view *v, const char *text, size_t len, const char *runtime)
+int model_push_event_view(lua_State *L, const event_view *v, int text_idx, const char *runtime)
 {
+    text_idx = lua_absindex(L, text_idx);
     luaL_checkstack(L, 6, "event model");
     lua_createtable(L, 0, 12);
-    model_attach_raw_text(L, text, len);
+    model_attach_raw_string(L, text_idx);
     lua_pushnumber(L, (lua_Number)v->time_nano / 1e9);
     lua_setfield(L, -2, "timestamp");
     model_ev_set_cstr(L, "type", v->type);
@@ -174,5 +177,9 @@ int model_push_event_text(lua_State *L, const char *text, size_t len, const char
     if (ev_scan_event(text, len, &scan) != 0)
         return 0;
     model_event_view(&scan, &v);
-    return model_push_event_view(L, &v, text, len, runtime);
+    lua_pushlstring(L, text, len);
+    /* the view points into `text`, which stays valid: the copy is for raw */
+    model_push_event_view(L, &v, -1, runtime);
+    lua_remove(L, -2);
+    return 1;
 }

@@ -260,12 +260,13 @@ void model_attach_raw(lua_State *L, cJSON *c)
     lua_pop(L, 1);
 }
 
-void model_attach_raw_text(lua_State *L, const char *text, size_t len)
+void model_attach_raw_string(lua_State *L, int idx)
 {
+    idx = lua_absindex(L, idx);
     luaL_setmetatable(L, MODEL_MT);
     lua_rawgetp(L, LUA_REGISTRYINDEX, &model_pending_raw);
     lua_pushvalue(L, -2);
-    lua_pushlstring(L, text, len);
+    lua_pushvalue(L, idx);
     lua_rawset(L, -3);
     lua_pop(L, 1);
 }

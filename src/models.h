@@ -61,8 +61,9 @@ int model_event_has_label(const event_view *v, const char *key, const char *valu
 
 /* ContainerEvent { timestamp, type, container_id, container_name, action,
  * image, labels, runtime, exit_code?, health?, detail?, raw } from the
- * event's view; `raw` is decoded from `text` if a script reads it. */
-int model_push_event_view(lua_State *L, const event_view *v, const char *text, size_t len, const char *runtime);
+ * event's view; `raw` is decoded, if a script reads it, from the event's
+ * text: the Lua string at stack index text_idx. */
+int model_push_event_view(lua_State *L, const event_view *v, int text_idx, const char *runtime);
 /* The same from the text alone; pushes nothing and returns 0 when it is
  * not an event. */
 int model_push_event_text(lua_State *L, const char *text, size_t len, const char *runtime);
@@ -72,9 +73,10 @@ int model_push_event_text(lua_State *L, const char *text, size_t len, const char
  * "healthy". `detail` points into raw, or is NULL. */
 void model_event_action(const char *raw, char *action, size_t len, const char **detail);
 
-/* Gives the model on top its `raw` field from JSON text (copied), decoded
- * on first read; sets the models' metatable. */
-void model_attach_raw_text(lua_State *L, const char *text, size_t len);
+/* Gives the model on top its `raw` field from the JSON text in the Lua
+ * string at stack index idx, decoded on first read; sets the models'
+ * metatable. */
+void model_attach_raw_string(lua_State *L, int idx);
 
 /* A container's cumulative CPU time at a moment, to measure CPU use over
  * an interval when the engine's sample doesn't carry its own start. */

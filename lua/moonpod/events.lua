@@ -83,7 +83,7 @@ function M.listener(config, registry)
   return setmetatable({
     config = cfg, registry = registry,
     handlers = {}, async_handlers = {}, batch_handlers = {}, error_handlers = {},
-    batch = {}, counts = { processed = 0, handler_errors = 0, gaps = 0 },
+    batch = {}, counts = { processed = 0, handler_errors = 0, gaps = 0, health_repeats = 0 }, health = {},
   }, Listener)
 end
 
@@ -164,28 +164,59 @@ local function dispatch(self, ev)
 end
 
 -- After a reconnect the engine replays what it kept; what it could not
--- (Docker's ring of 256 events, lost when it restarts) shows as registry
--- entries that no longer match the engine: a gap, counted and repaired.
+-- (Docker's events live in memory: lost when it restarts, and only 256
+-- kept) shows as registry entries that no longer match the engine: a gap,
+-- counted and repaired. The resync waits for the replay to be applied
+-- first, so that what was replayed is not counted as lost.
+local REPLAY_SETTLE = 0.5
+
 local function after_reconnect(self, replay)
-  if replay == "complete" or not self.registry then return end
-  local ok, changes = pcall(self.registry.sync, self.registry, self.client)
-  if ok and changes > 0 then
-    self.counts.gaps = self.counts.gaps + changes
-    core.log.warn("event listener: %d change(s) happened while disconnected that the engine could not replay; registry resynced",
-      changes)
-  elseif not ok then
-    report(self, changes, "resync")
+  if replay == "complete" or not self.registry or self.resyncing then return end
+  self.resyncing = core.spawn(function()
+    core.sleep(REPLAY_SETTLE)
+    self.resyncing = nil
+    if self.stopped then return end
+    local ok, changes = pcall(self.registry.sync, self.registry, self.client)
+    if ok and changes > 0 then
+      self.counts.gaps = self.counts.gaps + changes
+      core.log.warn("event listener: %d change(s) happened while disconnected that the engine could not replay; registry resynced",
+        changes)
+    elseif not ok then
+      report(self, changes, "resync")
+    end
+  end)
+end
+
+-- Podman 4.3 sends a health event on every check, and the state in it is
+-- the one from before that check: the container is asked for its state,
+-- and only a change goes on. Returns false for a repeat.
+local function podman_health(self, ev)
+  local ok, c = pcall(self.client.get_container, self.client, ev.container_id)
+  local state = ok and c.raw and c.raw.State and c.raw.State.Health and c.raw.State.Health.Status
+  if state and state ~= "" then ev.health = state end
+  if self.health[ev.container_id] == ev.health then
+    self.counts.health_repeats = self.counts.health_repeats + 1
+    return false
   end
+  self.health[ev.container_id] = ev.health
+  return true
 end
 
 local function run(self)
   local source = self.source
+  local podman = self.client.runtime == "podman"
   while true do
     local kind, a, b = source:next()
     if kind == nil then return end
     if kind == "event" and a then
-      if self.registry then self.registry:apply(a) end
-      if b then dispatch(self, a) end
+      local fresh = true
+      if podman and a.action == "health_status" then
+        fresh = podman_health(self, a)
+      elseif a.action == "remove" then
+        self.health[a.container_id or ""] = nil
+      end
+      if self.registry and fresh then self.registry:apply(a) end
+      if b and fresh then dispatch(self, a) end
     elseif kind == "reconnected" then
       after_reconnect(self, a)
     elseif kind == "failed" then
@@ -202,9 +233,10 @@ end
 function Listener:start()
   if self.source then return self end
   local cfg = self.config
+  local filters = source_config(cfg, self.registry ~= nil) -- a bad filter fails before connecting
   self.client = cfg.client or core.connect()
   self.started_at = core.monotonic()
-  self.source = core.event_source(self.client, source_config(cfg, self.registry ~= nil))
+  self.source = core.event_source(self.client, filters)
   if self.registry and (cfg.discover_existing_containers or cfg.sync_on_startup) then
     self.registry:sync(self.client)
   end
@@ -217,6 +249,7 @@ function Listener:stop()
   if not self.source then return end
   self.source:stop()
   if self.task and self.task ~= core.current_task() then self.task:cancel() end
+  if self.resyncing then self.resyncing:cancel() end
   flush_batch(self)
   self.stopped = true
 end
@@ -231,7 +264,7 @@ function Listener:get_stats()
     events_received = s.received or 0,
     events_processed = self.counts.processed,
     events_dropped = s.dropped or 0,
-    events_filtered = (s.filtered or 0) + (s.health_repeats or 0),
+    events_filtered = (s.filtered or 0) + (s.health_repeats or 0) + self.counts.health_repeats,
     handler_errors = self.counts.handler_errors,
     reconnects = s.reconnects or 0,
     gaps = self.counts.gaps,

@@ -12,7 +12,8 @@
 #       listing), plus the docker CLI's `stats --no-stream` as a process;
 #   (d) reading a 100 MB log (framed, from an exited container) to the end:
 #       wall time, MB/s and peak RSS of the whole process, and moonpod on a
-#       10 MB log too, to show its memory does not grow with the log.
+#       10 MB log too, to show its memory does not grow with the log;
+#   (e) the event listener: throughput and latency (tests/bench/events.sh).
 #
 # Prints one set of tables per engine with ratios to the floor and the
 # targets (informational: the bench fails only when it cannot measure
@@ -26,7 +27,8 @@
 # BENCH_STATS_REPS_DOCKER=3, BENCH_STATS_REPS_PODMAN=10,
 # BENCH_STATS_SETTLE=1.2 (seconds of quiet before each Docker stats run),
 # BENCH_LOG_MB=100, BENCH_LOG_SMALL_MB=10, BENCH_LOGS_REPS=1,
-# BENCH_SKIP="stats logs" (leave parts out: list, stats, logs),
+# BENCH_SKIP="stats logs" (leave parts out: list, stats, logs, events),
+# BENCH_EVENTS, BENCH_LATENCY_STARTS (tests/bench/events.sh),
 # BENCH_KEEP_ENGINES=1 (leave the engines up),
 # MOONPOD_ENGINES_DIR (default: build/bench/engines, see below).
 set -euo pipefail
@@ -812,7 +814,7 @@ main() {
         esac
     done
     mkdir -p "$OUT"
-    rm -f "$OUT/engines-failed" "$OUT/results.md"
+    rm -f "$OUT/engines-failed" "$OUT/results.md" "$OUT/events.md"
     check_tools
     build_floor
     exec {STDOUT_FD}>&1 {STDERR_FD}>&2
@@ -821,7 +823,13 @@ main() {
     trap 'exit 143' TERM
     start_engines
     for engine in "${BENCH_ENGINES[@]}"; do bench_engine "$engine"; done
+    if ! skipped_part events; then
+        BENCH_ENGINES="${BENCH_ENGINES[*]}" "$BENCH_DIR/events.sh" || log "warning: the events bench failed"
+    fi
     lua5.4 "$BENCH_DIR/report.lua" "$OUT" "$OUT/results.md" "${BENCH_ENGINES[@]}"
+    if [[ -s "$OUT/events.md" ]]; then
+        { printf '\n'; cat "$OUT/events.md"; } >>"$OUT/results.md"
+    fi
     log "done in $(( SECONDS - t0 )) s; tables also in build/bench/results.md"
 }
 

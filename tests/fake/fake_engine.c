@@ -70,6 +70,7 @@ enum fe_kind {
     FE_CHUNKS,
     FE_CHUNKS_CLOSE,
     FE_HUGE,
+    FE_REPEAT,
 };
 
 struct fe_route {
@@ -79,6 +80,7 @@ struct fe_route {
     int status;
     char *body;            /* status/json body, or the file for chunks */
     size_t body_len;
+    unsigned long repeat;  /* repeat: how many times the file goes out */
     const char *spec;      /* the behaviour as given, for the log */
 };
 
@@ -123,7 +125,7 @@ struct fe_conn {
     size_t stream_pos;
     int stream_done;
     int writes_pending;
-    uint64_t huge_n;
+    uint64_t huge_n;       /* huge: objects sent; repeat: copies of the file sent */
 
     size_t in_len;
     char in[FE_IN_MAX];
@@ -495,6 +497,37 @@ static void fe_pump_huge(struct fe_conn *c)
     fe_write_submit(c, w, len);
 }
 
+/* repeat: the file N times over, in large chunks, as fast as the client
+ * reads; then the stream stays open and idle (for throughput benches). */
+#define FE_REPEAT_BATCH (256u << 10)
+
+static void fe_pump_repeat(struct fe_conn *c)
+{
+    const struct fe_route *r = c->stream;
+    struct fe_write *w;
+    size_t len = 0;
+
+    if (c->huge_n >= r->repeat || r->body_len == 0) {
+        c->stream_done = 1;
+        return;
+    }
+    w = fe_write_new(c, FE_REPEAT_BATCH + 64);
+    if (w == NULL)
+        return;
+    while (c->huge_n < r->repeat && len + 64 < w->cap) {
+        size_t n = r->body_len - c->stream_pos;
+        if (n > w->cap - len - 64)
+            n = w->cap - len - 64;
+        len += fe_put_chunk(w->data + len, r->body + c->stream_pos, n);
+        c->stream_pos += n;
+        if (c->stream_pos == r->body_len) {
+            c->stream_pos = 0;
+            c->huge_n++;
+        }
+    }
+    fe_write_submit(c, w, len);
+}
+
 /* One batch in flight at a time: the next goes out from its write callback. */
 static void fe_pump(struct fe_conn *c)
 {
@@ -502,6 +535,8 @@ static void fe_pump(struct fe_conn *c)
         return;
     if (c->stream->kind == FE_HUGE)
         fe_pump_huge(c);
+    else if (c->stream->kind == FE_REPEAT)
+        fe_pump_repeat(c);
     else
         fe_pump_chunks(c);
 }
@@ -582,6 +617,7 @@ static void fe_apply(struct fe_conn *c, const struct fe_route *r)
     case FE_CHUNKS:
     case FE_CHUNKS_CLOSE:
     case FE_HUGE:
+    case FE_REPEAT:
         fe_start_stream(c, r);
         break;
     }
@@ -1156,6 +1192,16 @@ static int fe_add_route(const char *arg)
         r->kind = closing ? FE_CHUNKS_CLOSE : FE_CHUNKS;
         if (fe_load_file(b + (closing ? 13 : 7), &r->body, &r->body_len) != 0)
             return -1;
+    } else if (strncmp(b, "repeat:", 7) == 0) {
+        char *end;
+        r->kind = FE_REPEAT;
+        r->repeat = strtoul(b + 7, &end, 10);
+        if (end == b + 7 || *end != ':' || r->repeat == 0) {
+            fe_log("bad route '%s': expected repeat:N:FILE with N > 0", arg);
+            return -1;
+        }
+        if (fe_load_file(end + 1, &r->body, &r->body_len) != 0)
+            return -1;
     } else {
         fe_log("bad route '%s': unknown behaviour", arg);
         return -1;
@@ -1164,7 +1210,8 @@ static int fe_add_route(const char *arg)
         fe_log("out of memory");
         return -1;
     }
-    if (r->body != NULL && r->kind != FE_CHUNKS && r->kind != FE_CHUNKS_CLOSE && strncmp(b, "file:", 5) != 0)
+    if (r->body != NULL && r->kind != FE_CHUNKS && r->kind != FE_CHUNKS_CLOSE && r->kind != FE_REPEAT &&
+        strncmp(b, "file:", 5) != 0)
         r->body_len = strlen(r->body);
     r->prefix_len = (size_t)(eq - arg);
     r->prefix = strndup(arg, r->prefix_len);
@@ -1193,7 +1240,7 @@ static void fe_usage(void)
             "usage: " FE_PROG " SOCKET_PATH [--route PREFIX=BEHAVIOUR]... "
             "[--ready-file PATH] [--seed N] [--no-api-headers] [--tcp-no-accept FILE]\n"
             "behaviours: close garbage truncate stall huge status:CODE:BODY json:BODY file:FILE\n"
-            "            chunks:FILE chunks-close:FILE\n");
+            "            chunks:FILE chunks-close:FILE repeat:N:FILE\n");
 }
 
 /* Removes a socket file left by an earlier run; anything else is kept. */

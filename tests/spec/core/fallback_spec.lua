@@ -137,4 +137,20 @@ describe_fallback("start_service", function()
     assert.are.equal("connection", out.kind)
     assert.matches("no such socket", out.message)
   end)
+
+  it("finds Docker through DOCKER_HOST when no Podman answers, unless fallback_to_docker is false", function()
+    local out = fallback.eval([[
+      local c = moonpod.connect { start_service = false, use_cli_fallback = false }
+      local ok, err = pcall(moonpod.connect, { fallback_to_docker = false, start_service = false,
+                                               use_cli_fallback = false })
+      return { runtime = c.runtime, endpoint = c.endpoint, listed = type(c:list_containers { all = true }),
+               refused = not ok and err.kind or "connected", message = not ok and err.message or "" }
+    ]], { env = { DOCKER_HOST = engine.env("MOONPOD_TEST_DOCKER_HOST") } })
+    assert.are.equal("docker", out.runtime)
+    assert.are.equal(engine.env("MOONPOD_TEST_DOCKER_HOST"), out.endpoint)
+    assert.are.equal("table", out.listed)
+    assert.are.equal("connection", out.refused)
+    assert.is_nil(out.message:find("DOCKER_HOST", 1, true))
+  end)
 end)
+

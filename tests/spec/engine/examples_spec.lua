@@ -25,4 +25,20 @@ describe("scripts/examples on " .. engine.name, function()
     assert.matches("running", line)
     assert.matches("shown=yes", line)
   end)
+
+  it("listener_performance counts the events it saw while it listened", function()
+    local run = moonpod.spawn(moonpod.run, { BIN, "scripts/examples/listener_performance.lua", "3" }, { timeout = 60 })
+    moonpod.sleep(1) -- the listener is up
+    for _ = 1, 3 do
+      engine.cli("pause", name)
+      engine.cli("unpause", name)
+    end
+    local r = run:join()
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("Events/sec: %d+%.%d%d", r.stdout)
+    assert.matches("Buffer utilization: 0%.0%%", r.stdout)
+    local processed = tonumber(r.stdout:match("processed (%d+)"))
+    assert.is_true(processed >= 6, r.stdout)
+    assert.matches("dropped 0, handler errors 0, reconnects 0", r.stdout)
+  end)
 end)
