@@ -251,7 +251,7 @@ function M.run(opts)
     local ok, r = pcall(running.join, running)
     running = nil
     if not ok then
-      out("interrupted\n")
+      out("\ninterrupted\n") -- after the terminal's ^C
     elseif r[1] then
       if r.n > 1 then
         out(pretty.results(table.pack(table.unpack(r, 2, r.n))) .. "\n")

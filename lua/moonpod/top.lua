@@ -136,7 +136,10 @@ end
 
 local function render(st, cols, rows_on_screen)
   local multi = st.multi
-  local head = ("%-22s %s%-9s %6s %9s %5s %17s %17s %4s"):format("NAME", multi and "ENGINE  " or "",
+  local name_w = 12
+  for _, r in ipairs(st.rows) do name_w = math.max(name_w, #(r.c.name or "")) end
+  name_w = math.min(name_w, 40)
+  local head = ("%-" .. name_w .. "s %s%-9s %6s %9s %5s %17s %17s %4s"):format("NAME", multi and "ENGINE  " or "",
     "STATUS", "CPU%", "MEM", "MEM%", "NET RX/TX", "BLOCK R/W", "PIDS")
   local base = #head
   local spark_w = math.min(30, math.floor((cols - base - 2) / 2))
@@ -154,7 +157,7 @@ local function render(st, cols, rows_on_screen)
   for _, r in ipairs(sorted(st.rows, st.sort, st.reverse)) do
     if #lines >= rows_on_screen then break end
     local c, s = r.c, r.s
-    local text = ("%-22s %s%-9s %6s %9s %5s %17s %17s %4s"):format(fit(c.name or c.id:sub(1, 12), 22),
+    local text = ("%-" .. name_w .. "s %s%-9s %6s %9s %5s %17s %17s %4s"):format(fit(c.name or c.id:sub(1, 12), name_w),
       multi and fit(tostring(c.runtime), 7) .. " " or "", c.status,
       s and ("%.1f"):format(s.cpu_percent or 0) or "-", s and pretty.bytes(s.memory_usage_bytes) or "-",
       s and ("%.1f"):format(s.memory_percent or 0) or "-",

@@ -81,10 +81,26 @@ function Session:wait_text(text, seconds)
   return self:wait(function(s) return s:find(text, 1, true) ~= nil end, seconds)
 end
 
---- Whether the program has ended, and its exit status.
+-- The exit status of a zombie, from /proc/PID/stat's exit_code field (the
+-- 52nd): tmux sometimes sees the pane's end before it reaps the process.
+local function zombie_status(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return nil end
+  local stat = f:read("l") or ""
+  f:close()
+  local fields = {}
+  for w in (stat:match("%) (.*)$") or ""):gmatch("%S+") do fields[#fields + 1] = w end
+  -- fields[1] is the state (field 3 of the file)
+  if fields[1] ~= "Z" or not fields[50] then return nil end
+  local code = tonumber(fields[50])
+  return code and (code >> 8) & 0xff
+end
+
+--- Whether the program has ended, and its exit status (nil until known).
 function Session:status()
-  local out = tmux(self, "display-message", "-p", "-t", "main", "#{pane_dead} #{pane_dead_status}")
-  local dead, status = out:match("^(%d) ?(%d*)")
+  local out = tmux(self, "display-message", "-p", "-t", "main", "#{pane_dead} #{pane_pid} #{pane_dead_status}")
+  local dead, pid, status = out:match("^(%d) (%d+) ?(%d*)")
+  if dead == "1" and status == "" then return true, zombie_status(pid) end
   return dead == "1", tonumber(status)
 end
 
@@ -93,7 +109,7 @@ function Session:wait_exit(seconds)
   local deadline = moonpod.monotonic() + (seconds or 10)
   while true do
     local dead, status = self:status()
-    if dead then return status end
+    if dead and status then return status end
     if moonpod.monotonic() > deadline then return nil end
     moonpod.sleep(0.05)
   end
