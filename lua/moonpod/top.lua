@@ -125,9 +125,14 @@ local function sorted(rows, key, reverse)
   return rows
 end
 
+-- s cut or padded to w characters (UTF-8: "—" is one column, three bytes).
 local function fit(s, w)
-  if #s > w then return s:sub(1, math.max(0, w - 1)) .. "~" end
-  return s .. (" "):rep(w - #s)
+  local n = utf8.len(s) or #s
+  if n > w then
+    local cut = utf8.offset(s, math.max(1, w)) or (w + 1)
+    return s:sub(1, cut - 1) .. "~"
+  end
+  return s .. (" "):rep(w - n)
 end
 
 local function pair(a, b)

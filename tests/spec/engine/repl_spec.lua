@@ -94,6 +94,7 @@ describe("the REPL on " .. engine.name, function()
       return sc:find("start_container", 1, true) and sc:find("stop_container", 1, true)
     end)), s:screen())
     s:keys("C-c")
+    assert.is_true((s:wait(function(sc) return last_line(sc) == ">" end)), s:screen())
     s:type("client:unp")
     s:keys("Tab")
     assert.is_true((s:wait_text("> client:unpause_container")), s:screen())
@@ -103,15 +104,21 @@ describe("the REPL on " .. engine.name, function()
     s:line("client:ping()")
     assert.is_true((s:wait_text("> client:ping()\ntrue")), s:screen())
     local partial = named:sub(1, #named - 3)
-    -- the names are fetched in the background after each chunk: press Tab
-    -- until they have arrived
-    local ok = s:wait(function(sc)
-      if sc:find(named .. '"', 1, true) or sc:find("(\"" .. named, 1, true) then return true end
-      s:keys("C-c")
+    local want = '> client:get_container("' .. named
+    local function attempt()
       s:type('client:get_container("' .. partial)
       s:keys("Tab")
-      return false
-    end)
+      return (s:wait(function(sc) return last_line(sc) == want end, 1))
+    end
+    -- the names are fetched in the background after each chunk: try again
+    -- (on a fresh line) until they have arrived
+    local ok = attempt()
+    for _ = 1, 20 do
+      if ok then break end
+      s:keys("C-c")
+      s:wait(function(sc) return last_line(sc) == ">" end)
+      ok = attempt()
+    end
     assert.is_true(ok, s:screen())
     s:type('")')
     s:keys("Enter")
@@ -167,6 +174,17 @@ describe("moonpod top on " .. engine.name, function()
       assert.is_nil(screen:find(late, 1, true))
       engine.container { name = late }
       ok, screen = s:wait(function(sc) return sc:match(late:gsub("%p", "%%%0") .. "%s+running") ~= nil end, 30)
+    end
+    if ok then -- sorting keys
+      s:keys("n")
+      ok, screen = s:wait_text("sort: name")
+    end
+    if ok then -- a narrower window: the view is redrawn to fit it
+      moonpod.run { "tmux", "-L", s.server, "resize-window", "-t", "main", "-x", "60" }
+      ok, screen = s:wait(function(sc)
+        local first = sc:match("^[^\n]*")
+        return utf8.len(first) <= 60 and first:sub(-1) == "~"
+      end)
     end
     s:keys("q")
     local status = s:wait_exit()
