@@ -237,6 +237,7 @@ function M.run(opts)
   local env = M.preload(opts.env or _G)
   local term = require "moonpod.term"
   local out = term.write
+  local err_out = out -- on a terminal, errors too go above the prompt
   local pending, running
 
   local function prompt()
@@ -257,7 +258,7 @@ function M.run(opts)
         out(pretty.results(table.pack(table.unpack(r, 2, r.n))) .. "\n")
       end
     else
-      out(tostring(r[2]) .. "\n")
+      err_out(tostring(r[2]) .. "\n")
     end
     refresh_containers(env)
   end
@@ -279,7 +280,7 @@ function M.run(opts)
     if fn then
       run_chunk(fn)
     else
-      out(err .. "\n")
+      err_out(err .. "\n")
     end
     prompt()
   end
@@ -299,7 +300,9 @@ function M.run(opts)
     complete = function(line, word) return M.complete(line, word, env) end,
     history = opts.history or ((os.getenv("HOME") or ".") .. "/.moonpod_history"),
   }
-  if mode == "tty" then
+  if mode ~= "tty" then
+    err_out = function(s) io.stderr:write(s) end
+  else
     -- Output of every task goes above the line being typed.
     rawset(env, "print", function(...)
       local parts = table.pack(...)

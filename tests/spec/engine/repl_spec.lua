@@ -126,15 +126,17 @@ describe("the REPL on " .. engine.name, function()
   end)
 
   it("shows a timer's output above the line being typed and redraws it", function()
-    s:line("t = moonpod.every(0.1, function() print('tick') end)")
+    s:line("t = moonpod.every(0.1, function() print('tick') moonpod.log.warn('warned') end)")
     s:type("unfinished = ")
     local ok, screen = s:wait(function(sc)
-      return count_lines(sc, "^tick$") >= 3 and last_line(sc) == "> unfinished ="
+      return count_lines(sc, "^tick$") >= 3 and count_lines(sc, "^%S+Z WARN%s+warned$") >= 3
+        and last_line(sc) == "> unfinished ="
     end)
     assert.is_true(ok, screen)
     -- nothing printed into the typed line
     assert.are.equal(0, count_lines(screen, "tick.*unfinished"))
     assert.are.equal(0, count_lines(screen, "unfinished.*tick"))
+    assert.are.equal(0, count_lines(screen, "warned.*unfinished"))
     s:type("40 + 2")
     s:keys("Enter")
     s:line("t:stop(); return unfinished")
