@@ -48,6 +48,15 @@ describe("the API reference", function()
   end)
 end)
 
+describe("the binary", function()
+  it("links libedit for line editing, never GNU readline (the binary stays MIT)", function()
+    local r = moonpod.run { "ldd", os.getenv("MOONPOD_BIN") or "./moonpod" }
+    assert.is_true(r.ok, r.stderr)
+    assert.matches("libedit%.so", r.stdout)
+    assert.is_nil(r.stdout:find("libreadline", 1, true))
+  end)
+end)
+
 describe("the pretty printer", function()
   it("sorts keys, nests tables and keeps short ones on one line", function()
     assert.are.equal('{ 1, "two", a = true, b = { c = 1.5 }, ["not id"] = 3 }',
