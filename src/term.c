@@ -14,6 +14,7 @@
 #include <editline/readline.h>
 #include <errno.h>
 #include <lauxlib.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -48,7 +49,10 @@ static struct {
     int on_line_ref, on_interrupt_ref, complete_ref;
     uv_poll_t *poll;
     int poll_failed;        /* stdin can't be polled (a regular file) */
-    uv_signal_t *sigint, *sigwinch;
+    uv_async_t *sigint;     /* Ctrl-C, from the signal handler to the loop */
+    int sigint_installed;
+    struct sigaction old_sigint;
+    uv_signal_t *sigwinch;
     char *history;
     char *prompt;           /* the prompt shown, for clearing the edit area */
     int resized;            /* a SIGWINCH nobody has been told of yet */
@@ -63,6 +67,11 @@ static struct {
 } term = {.on_line_ref = LUA_NOREF, .on_interrupt_ref = LUA_NOREF, .complete_ref = LUA_NOREF};
 
 static void term_on_readable(uv_poll_t *p, int status, int events);
+
+/* Set by the SIGINT handler; taken by whichever sees it first: the loop
+ * (term_on_sigint), or the hook of a chunk busy in Lua that never gives
+ * the loop a turn (term_hook). */
+static volatile sig_atomic_t term_sigint_pending;
 
 /* ---- stdin polling ---- */
 
@@ -337,10 +346,12 @@ static void term_on_readable(uv_poll_t *p, int status, int events)
 }
 
 /* Ctrl-C: drops the line being edited, or tells Lua to cancel what runs. */
-static void term_on_sigint(uv_signal_t *s, int signum)
+static void term_on_sigint(uv_async_t *a)
 {
-    (void)s;
-    (void)signum;
+    (void)a;
+    if (!term_sigint_pending)
+        return; /* a busy chunk's hook took it */
+    term_sigint_pending = 0;
     int was_editing = term.editing;
     if (was_editing) {
         rl_callback_handler_remove();
@@ -363,6 +374,54 @@ static void term_on_sigwinch(uv_signal_t *s, int signum)
         term_keys_finish(KEY_RESIZE);
     else
         term.resized = 1;
+}
+
+/* Only what is async-signal-safe: a flag and uv_async_send. */
+static void term_sigint_handler(int signum)
+{
+    (void)signum;
+    term_sigint_pending = 1;
+    if (term.sigint)
+        uv_async_send(term.sigint);
+}
+
+static void term_catch_sigint(void)
+{
+    if (term.sigint_installed)
+        return;
+    term.sigint = malloc(sizeof *term.sigint);
+    if (!term.sigint)
+        abort();
+    uv_async_init(loop_get(), term.sigint, term_on_sigint);
+    uv_unref((uv_handle_t *)term.sigint);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = term_sigint_handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, &term.old_sigint);
+    term.sigint_installed = 1;
+}
+
+static void term_release_sigint(void)
+{
+    if (!term.sigint_installed)
+        return;
+    sigaction(SIGINT, &term.old_sigint, NULL);
+    term.sigint_installed = 0;
+    loop_close_free((uv_handle_t *)term.sigint);
+    term.sigint = NULL;
+}
+
+/* A count hook on a REPL chunk's thread: Ctrl-C stops a chunk that runs
+ * Lua without ever waiting (`while true do end`), as lua.c does. */
+static void term_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    if (!term_sigint_pending)
+        return;
+    term_sigint_pending = 0;
+    luaL_error(L, "interrupted");
 }
 
 static uv_signal_t *term_signal(int signum, uv_signal_cb cb)
@@ -472,10 +531,7 @@ static void term_stop(void)
     term.waiting_line = 0;
     term.started = 0;
     log_set_sink(NULL, NULL);
-    if (term.sigint) {
-        loop_close_free((uv_handle_t *)term.sigint);
-        term.sigint = NULL;
-    }
+    term_release_sigint();
     if (term.L) {
         luaL_unref(term.L, LUA_REGISTRYINDEX, term.on_line_ref);
         luaL_unref(term.L, LUA_REGISTRYINDEX, term.on_interrupt_ref);
@@ -551,8 +607,7 @@ static int term_l_start(lua_State *L)
         log_set_sink(term_log_sink, NULL);
         term_watch_resize();
     }
-    if (!term.sigint)
-        term.sigint = term_signal(SIGINT, term_on_sigint);
+    term_catch_sigint();
     lua_pushstring(L, term.tty ? "tty" : "plain");
     return 1;
 }
@@ -603,6 +658,15 @@ static int term_l_stop(lua_State *L)
 {
     (void)L;
     term_stop();
+    return 0;
+}
+
+/* term.guard(): Ctrl-C interrupts the calling thread even while it runs
+ * Lua without waiting (a count hook; the REPL calls it in each chunk). */
+static int term_l_guard(lua_State *L)
+{
+    term_sigint_pending = 0;
+    lua_sethook(L, term_hook, LUA_MASKCOUNT, 1000);
     return 0;
 }
 
@@ -714,6 +778,7 @@ int term_open(lua_State *L)
         {"write", term_l_write},
         {"add_history", term_l_add_history},
         {"stop", term_l_stop},
+        {"guard", term_l_guard},
         {"isatty", term_l_isatty},
         {"size", term_l_size},
         {"raw", term_l_raw},

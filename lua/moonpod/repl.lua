@@ -247,6 +247,7 @@ function M.run(opts)
 
   local function run_chunk(fn)
     running = moonpod.spawn(function()
+      term.guard()
       return table.pack(xpcall(fn, short_traceback))
     end)
     local ok, r = pcall(running.join, running)
@@ -258,7 +259,9 @@ function M.run(opts)
         out(pretty.results(table.pack(table.unpack(r, 2, r.n))) .. "\n")
       end
     else
-      err_out(tostring(r[2]) .. "\n")
+      local msg = tostring(r[2])
+      -- stopped by Ctrl-C in the middle of Lua: after the terminal's ^C
+      err_out((msg:match("^interrupted") and "\n" or "") .. msg .. "\n")
     end
     refresh_containers(env)
   end
