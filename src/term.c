@@ -171,9 +171,9 @@ static int term_spawn_p(lua_State *L)
     return 0;
 }
 
-static void term_spawn(int ref, const char *line, int flag)
+/* L: the main thread from loop callbacks, the caller's thread from Lua. */
+static void term_spawn(lua_State *L, int ref, const char *line, int flag)
 {
-    lua_State *L = term.L;
     if (ref == LUA_NOREF || !L)
         return;
     lua_pushcfunction(L, term_spawn_p);
@@ -199,14 +199,14 @@ static void term_on_line(char *line)
     if (!line)
         fputc('\n', stdout);
     fflush(stdout);
-    term_spawn(term.on_line_ref, line, -1);
+    term_spawn(term.L, term.on_line_ref, line, -1);
     free(line);
 }
 
 /* ---- plain (non-terminal) input ---- */
 
 /* Delivers the next whole line, or the end of input. Returns 1 if it did. */
-static int term_plain_deliver(void)
+static int term_plain_deliver(lua_State *L)
 {
     char *nl = term.in ? memchr(term.in, '\n', term.in_len) : NULL;
     if (!nl && !term.in_eof)
@@ -215,7 +215,7 @@ static int term_plain_deliver(void)
     if (!term_need_poll())
         term_poll_stop();
     if (!nl && term.in_len == 0) {
-        term_spawn(term.on_line_ref, NULL, -1);
+        term_spawn(L, term.on_line_ref, NULL, -1);
         return 1;
     }
     size_t len = nl ? (size_t)(nl - term.in) : term.in_len;
@@ -227,7 +227,7 @@ static int term_plain_deliver(void)
     line[len] = '\0';
     memmove(term.in, term.in + used, term.in_len - used);
     term.in_len -= used;
-    term_spawn(term.on_line_ref, line, -1);
+    term_spawn(L, term.on_line_ref, line, -1);
     free(line);
     return 1;
 }
@@ -253,10 +253,10 @@ static int term_plain_read(void)
     return 0;
 }
 
-static void term_plain_next(void)
+static void term_plain_next(lua_State *L)
 {
     term.waiting_line = 1;
-    while (!term_plain_deliver()) {
+    while (!term_plain_deliver(L)) {
         if (term_poll_start() == 0)
             return; /* the poll callback reads */
         /* a regular file: reading never waits */
@@ -339,7 +339,7 @@ static void term_on_readable(uv_poll_t *p, int status, int events)
             term.in_len = 0;
             term.in_eof = 1;
         }
-        term_plain_deliver();
+        term_plain_deliver(term.L);
     } else {
         term_poll_stop();
     }
@@ -361,7 +361,7 @@ static void term_on_sigint(uv_async_t *a)
         fputs("^C\n", stdout);
         fflush(stdout);
     }
-    term_spawn(term.on_interrupt_ref, NULL, was_editing);
+    term_spawn(term.L, term.on_interrupt_ref, NULL, was_editing);
 }
 
 static void term_on_sigwinch(uv_signal_t *s, int signum)
@@ -622,7 +622,7 @@ static int term_l_prompt(lua_State *L)
     if (term.editing || term.waiting_line)
         return 0;
     if (!term.tty) {
-        term_plain_next();
+        term_plain_next(L);
         return 0;
     }
     fflush(stdout);
