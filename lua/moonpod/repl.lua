@@ -229,9 +229,10 @@ local function compile(src, env, first)
   return nil, err
 end
 
---- Runs the REPL on the terminal (or, when stdin is not one, on plain
---- lines without prompts). opts: { env = _G, history = "~/.moonpod_history" }.
---- Returns when the input ends (Ctrl-D); the process then exits.
+--- Starts the REPL on the terminal (or, when stdin is not one, on plain
+--- lines without prompts) and returns at once: lines arrive from the loop,
+--- each runs as a task, and the process exits at the end of the input
+--- (Ctrl-D). opts: { env = _G, history = "~/.moonpod_history" }.
 function M.run(opts)
   opts = opts or {}
   local env = M.preload(opts.env or _G)
