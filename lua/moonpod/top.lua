@@ -27,7 +27,9 @@ local SPARKS = { "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█" }
 -- the same two methods.
 
 --- A history of at most `capacity` samples per container:
---- h:add(id, sample) and h:series(id, field, n) -> { numbers, oldest first }.
+--- h:add(id, sample) and h:series(id, field, n) -> at most n numbers, oldest
+--- first, covering the whole history (consecutive samples averaged when
+--- there are more than n).
 function M.ring_history(capacity)
   local by_id = {}
   local h = {}
@@ -42,7 +44,15 @@ function M.ring_history(capacity)
   end
   function h:series(id, field, n)
     local ring, out = by_id[id] or {}, {}
-    for i = math.max(1, #ring - n + 1), #ring do out[#out + 1] = ring[i][field] or 0 end
+    local group = math.max(1, math.ceil(#ring / n))
+    for first = 1, #ring, group do
+      local sum, count = 0, 0
+      for i = first, math.min(#ring, first + group - 1) do
+        sum = sum + (ring[i][field] or 0)
+        count = count + 1
+      end
+      out[#out + 1] = sum / count
+    end
     return out
   end
   function h:forget(keep)

@@ -118,3 +118,21 @@ describe("completion", function()
     assert.are.same({}, repl.complete("nope.x", "nope.x", env))
   end)
 end)
+
+describe("moonpod top's pieces", function()
+  local top = require "moonpod.top"
+
+  it("keeps a bounded history per container and averages it to the width asked", function()
+    local h = top.ring_history(5)
+    for i = 1, 7 do h:add("a", { cpu_percent = i }) end
+    assert.are.same({ 3, 4, 5, 6, 7 }, h:series("a", "cpu_percent", 10))
+    assert.are.same({ 4, 6.5 }, h:series("a", "cpu_percent", 2))
+    h:forget {}
+    assert.are.same({}, h:series("a", "cpu_percent", 10))
+  end)
+
+  it("draws sparklines against a scale", function()
+    assert.are.equal("▁▅█", top.sparkline({ 0, 50, 100 }, 100))
+    assert.are.equal("▁▁", top.sparkline({ 0, 0 }))
+  end)
+end)
