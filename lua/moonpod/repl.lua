@@ -139,7 +139,7 @@ local function refresh_containers(env)
   if c == nil or containers.busy then return end
   containers.busy = true
   moonpod.spawn(function()
-    local ok, list = pcall(c.list_containers, c, { all = true })
+    local ok, list = pcall(function() return c:list_containers { all = true } end)
     containers.busy = false
     containers.at = moonpod.monotonic()
     if ok and type(list) == "table" then
