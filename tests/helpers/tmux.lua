@@ -40,6 +40,7 @@ function M.start(argv, opts)
   for _, k in ipairs(names) do cmd[#cmd + 1] = k .. "=" .. opts.env[k] end
   for _, a in ipairs(argv) do cmd[#cmd + 1] = a end
   tmux(self, "-f", "/dev/null", table.unpack(cmd))
+  self.socket = tmux(self, "display-message", "-p", "#{socket_path}"):gsub("%s+$", "")
   return self
 end
 
@@ -115,9 +116,10 @@ function Session:wait_exit(seconds)
   end
 end
 
---- Kills the program and its tmux server.
+--- Kills the program and its tmux server, and removes the server's socket.
 function Session:kill()
   moonpod.run({ "tmux", "-L", self.server, "kill-server" }, { timeout = 30 })
+  if self.socket and self.socket ~= "" then os.remove(self.socket) end
 end
 
 return M
