@@ -196,8 +196,8 @@ static void term_on_line(char *line)
     term.editing = 0;
     if (!term_need_poll())
         term_poll_stop();
-    if (!line)
-        fputc('\n', stdout);
+    if (!line) /* libedit drew the ^D: the prompt alone stays on that row */
+        fprintf(stdout, "\r%s\033[K\n", term.prompt ? term.prompt : "");
     fflush(stdout);
     term_spawn(term.L, term.on_line_ref, line, -1);
     free(line);
