@@ -13,7 +13,39 @@
 static struct {
     int json;
     int debug;
+    log_sink_fn sink;
+    void *sink_ud;
 } log_cfg;
+
+void log_set_sink(log_sink_fn fn, void *ud)
+{
+    log_cfg.sink = fn;
+    log_cfg.sink_ud = ud;
+}
+
+/* Where a message is written: stderr, or a memory stream handed to the
+ * sink by log_done (the REPL shows it above the line being edited). */
+static FILE *log_begin(char **buf, size_t *len)
+{
+    if (log_cfg.sink) {
+        FILE *m = open_memstream(buf, len);
+        if (m)
+            return m;
+    }
+    return stderr;
+}
+
+static void log_done(FILE *out, char **buf, size_t *len)
+{
+    if (out == stderr) {
+        fflush(out);
+        return;
+    }
+    fclose(out);
+    if (log_cfg.sink)
+        log_cfg.sink(*buf, *len, log_cfg.sink_ud);
+    free(*buf);
+}
 
 static const char *const log_names[] = {"debug", "info", "warn", "error"};
 static const char *const log_labels[] = {"DEBUG", "INFO", "WARN", "ERROR"};
@@ -53,7 +85,9 @@ static void log_json_string(FILE *out, const char *s)
 
 static void log_emit(log_level level, const char *who, const char *text)
 {
-    FILE *out = stderr;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = log_begin(&buf, &len);
     if (log_cfg.json) {
         fprintf(out, "{\"ts\":%.6f,\"level\":\"%s\",", loop_wall_now(), log_names[level]);
         if (who) {
@@ -74,7 +108,7 @@ static void log_emit(log_level level, const char *who, const char *text)
         fprintf(out, "%s.%03dZ %-5s %s%s%s\n", stamp, (int)((now - (double)secs) * 1000),
                 log_labels[level], who ? who : "", who ? ": " : "", text);
     }
-    fflush(out);
+    log_done(out, &buf, &len);
 }
 
 void log_msg(log_level level, const char *fmt, ...)
@@ -94,11 +128,14 @@ void log_error_text(const char *who, const char *text)
         return;
     }
     /* Like lua.c: the message and its traceback, as they are. */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = log_begin(&buf, &len);
     if (who)
-        fprintf(stderr, "moonpod: %s: %s\n", who, text);
+        fprintf(out, "moonpod: %s: %s\n", who, text);
     else
-        fprintf(stderr, "moonpod: %s\n", text);
-    fflush(stderr);
+        fprintf(out, "moonpod: %s\n", text);
+    log_done(out, &buf, &len);
 }
 
 static int log_l_at(lua_State *L, log_level level)

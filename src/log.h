@@ -7,6 +7,7 @@
 #define MOONPOD_LOG_H
 
 #include <lua.h>
+#include <stddef.h>
 
 typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
 
@@ -20,6 +21,11 @@ int log_debug_enabled(void);
 /* An error that ended a task: `text` may span lines (a traceback). `who` is
  * the task's name, or NULL for the main chunk (reported like lua.c does). */
 void log_error_text(const char *who, const char *text);
+
+/* Sends every message to fn(text, len, ud) instead of stderr (the REPL
+ * prints them above the line being edited); NULL restores stderr. */
+typedef void (*log_sink_fn)(const char *text, size_t len, void *ud);
+void log_set_sink(log_sink_fn fn, void *ud);
 
 /* Pushes the moonpod.log table: info/warn/error/debug(fmt, ...). */
 int log_open(lua_State *L);

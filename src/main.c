@@ -25,6 +25,8 @@ static const char *cli_progname = "moonpod";
 typedef struct cli_args {
     int script;        /* index in argv of the script, or 0 */
     int has_e, has_v, has_i, no_env, warnings, stdin_script;
+    int repl;          /* the prompt comes after the steps */
+    int top;           /* `moonpod top [args]` */
     int first_bad;     /* index of an unknown or incomplete option, or 0 */
 } cli_args;
 
@@ -74,7 +76,7 @@ static void cli_scan(int argc, char **argv, cli_args *a)
         switch (o[1]) {
         case 'E': if (o[2]) goto bad; a->no_env = 1; break;
         case 'W': if (o[2]) goto bad; a->warnings = 1; break;
-        case 'i': if (o[2]) goto bad; a->has_i = a->has_v = 1; break;
+        case 'i': if (o[2]) goto bad; a->has_i = 1; break;
         case 'v': if (o[2]) goto bad; a->has_v = 1; break;
         case 'e':
             a->has_e = 1;
@@ -180,6 +182,16 @@ static int cli_report_load(lua_State *L, int status)
     return 1;
 }
 
+/* A step written in Lua, taking the step's arguments as `...`. */
+static int cli_add_code_step(lua_State *L, int steps, const char *code, const char *name, int nargs)
+{
+    if (cli_report_load(L, luaL_loadbuffer(L, code, strlen(code), name)))
+        return 1;
+    lua_insert(L, -nargs - 1);
+    cli_add_step(L, steps, nargs);
+    return 0;
+}
+
 /* LUA_INIT_5_4, else LUA_INIT: "@file" or a chunk. */
 static int cli_load_init(lua_State *L, int steps)
 {
@@ -220,11 +232,21 @@ static int cli_load_steps(lua_State *L, int argc, char **argv, const cli_args *a
             cli_add_step(L, steps, 0);
         }
     }
+    if (a->top) {
+        int nargs = argc - 2;
+        luaL_checkstack(L, nargs, "too many arguments to top");
+        for (int i = 2; i < argc; i++)
+            lua_pushstring(L, argv[i]);
+        return cli_add_code_step(L, steps, "return require('moonpod.top').main({...})", "=top", nargs);
+    }
     if (a->script) {
         const char *fname = argv[a->script];
         /* "-" is stdin, unless it came after "--" */
         if (strcmp(fname, "-") == 0 && strcmp(argv[a->script - 1], "--") != 0)
             fname = NULL;
+        /* code piped in gets the REPL's globals (client, events, help ...) */
+        if (!fname && cli_add_code_step(L, steps, "require('moonpod.repl').preload()", "=stdin", 0))
+            return 1;
         if (cli_report_load(L, luaL_loadfile(L, fname)))
             return 1;
         int nargs = argc - a->script - 1;
@@ -232,12 +254,16 @@ static int cli_load_steps(lua_State *L, int argc, char **argv, const cli_args *a
         for (int i = a->script + 1; i < argc; i++)
             lua_pushstring(L, argv[i]);
         cli_add_step(L, steps, nargs);
-    } else if (!a->has_e && !a->has_v) {
+    } else if (!a->has_e && !a->has_v && !a->repl) {
         /* nothing to run and stdin is not a terminal: run stdin, as lua does */
+        if (cli_add_code_step(L, steps, "require('moonpod.repl').preload()", "=stdin", 0))
+            return 1;
         if (cli_report_load(L, luaL_loadfile(L, NULL)))
             return 1;
         cli_add_step(L, steps, 0);
     }
+    if (a->repl)
+        return cli_add_code_step(L, steps, "require('moonpod.repl').run()", "=repl", 0);
     return 0;
 }
 
@@ -281,13 +307,12 @@ int main(int argc, char **argv)
         cli_usage(argv[a.first_bad]);
         return 1;
     }
-    if (a.has_v)
+    a.top = argc >= 2 && strcmp(argv[1], "top") == 0;
+    if (a.top)
+        a.script = 0;
+    else if (a.has_v)
         cli_print_version();
-    if (a.has_i || (!a.script && !a.has_e && !a.has_v && isatty(STDIN_FILENO))) {
-        fprintf(stderr, "%s: the interactive prompt is not part of this version yet; "
-                        "run a script, -e code, or pipe code on stdin\n", cli_progname);
-        return 1;
-    }
+    a.repl = !a.top && (a.has_i || (!a.script && !a.has_e && !a.has_v && isatty(STDIN_FILENO)));
     lua_State *L = moonpod_new_state();
     if (!L)
         return 1;

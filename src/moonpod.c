@@ -18,6 +18,7 @@
 #include "stream.h"
 #include "loop.h"
 #include "task.h"
+#include "term.h"
 #include "timer.h"
 #include "version.h"
 
@@ -71,6 +72,11 @@ static int moonpod_init_state(lua_State *L)
     embed_install_searcher(L);
     task_open(L);
     luaL_requiref(L, "moonpod.core", moonpod_open_core, 0);
+    /* the REPL's terminal: loaded only by the front ends that use it */
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    lua_pushcfunction(L, term_open);
+    lua_setfield(L, -2, "moonpod.term");
+    lua_pop(L, 1);
     lua_getglobal(L, "os");
     lua_getfield(L, -2, "exit");
     lua_setfield(L, -2, "exit");

@@ -8,7 +8,7 @@ readonly PROG="deps.sh"
 readonly PACKAGES=(
     # build
     build-essential pkg-config liblua5.4-dev lua5.4 libcurl4-openssl-dev
-    libcjson-dev libuv1-dev
+    libcjson-dev libuv1-dev libedit-dev
     # tests
     lua-busted valgrind clang tmux procps iproute2 time curl
     # engines (see scripts/dev/engines.sh)

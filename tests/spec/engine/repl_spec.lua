@@ -1,0 +1,228 @@
+-- The REPL and `moonpod top` in a real terminal (tmux) against the engine
+-- under test, and the same globals for code piped in.
+
+local moonpod = require "moonpod"
+local engine = require "helpers.engine"
+local tmux = require "helpers.tmux"
+
+local BIN = os.getenv("MOONPOD_BIN") or "./moonpod"
+local TMP = os.getenv("MOONPOD_TEST_TMP") or "/tmp"
+
+-- Each session gets a fresh HOME: its history file goes there, not into
+-- the user's home, and starts empty.
+local function engine_env()
+  local home = TMP .. "/" .. engine.unique("home")
+  assert(moonpod.run({ "mkdir", "-p", home }).ok)
+  return {
+    CONTAINER_HOST = "unix://" .. engine.socket(),
+    HOME = home,
+    MOONPOD_LOG_FORMAT = "text",
+  }
+end
+
+local function last_line(screen)
+  return screen:match("([^\n]*)$")
+end
+
+-- The lines of the screen that are exactly `text`.
+local function count_lines(screen, pattern)
+  local n = 0
+  for l in (screen .. "\n"):gmatch("([^\n]*)\n") do
+    if l:match(pattern) then n = n + 1 end
+  end
+  return n
+end
+
+describe("the REPL on " .. engine.name, function()
+  local logger = engine.unique("repl-log")
+  local named = engine.unique("repl-name")
+  local s
+
+  setup(function()
+    engine.container { name = logger, cmd = "trap 'exit 0' TERM; i=0; while true; do i=$((i+1)); echo line-$i; sleep 0.1; done" }
+    engine.container { name = named }
+  end)
+
+  teardown(function()
+    engine.remove(logger, named)
+  end)
+
+  local env
+
+  before_each(function()
+    env = engine_env()
+    s = tmux.start({ BIN }, { env = env })
+    assert.is_true((s:wait(function(sc) return last_line(sc) == ">" end)), s:screen())
+  end)
+
+  after_each(function()
+    s:kill()
+    moonpod.run { "rm", "-rf", env.HOME }
+  end)
+
+  it("prints expressions, runs statements, continues incomplete chunks and exits on Ctrl-D", function()
+    s:line("1 + 1")
+    assert.is_true((s:wait_text("> 1 + 1\n2\n>")), s:screen())
+    s:line("for i = 1, 3 do")
+    assert.is_true((s:wait(function(sc) return last_line(sc) == ">>" end)), s:screen())
+    s:line("print('n' .. i * 10)")
+    s:line("end")
+    assert.is_true((s:wait_text("n10\nn20\nn30\n>")), s:screen())
+    s:line("{ b = 2, a = { 1, 2 }, 'x' }")
+    assert.is_true((s:wait_text('{ "x", a = { 1, 2 }, b = 2 }')), s:screen())
+    s:line("error(moonpod.error('conflict', 'it clashed'))")
+    assert.is_true((s:wait_text("conflict: it clashed\nstack traceback:\n")), s:screen())
+    s:line("client:get_container('" .. named .. "')")
+    assert.is_true((s:wait_text("<Container " .. named .. " running ")), s:screen())
+    s:line("_PROMPT = 'mp$ '; _PROMPT2 = 'mp+ '")
+    s:line("do")
+    assert.is_true((s:wait(function(sc) return last_line(sc) == "mp+" end)), s:screen())
+    s:line("end")
+    assert.is_true((s:wait(function(sc) return last_line(sc) == "mp$" end)), s:screen())
+    s:keys("C-d")
+    assert.are.equal(0, s:wait_exit())
+    local f = assert(io.open(env.HOME .. "/.moonpod_history"))
+    local history = f:read("a")
+    f:close()
+    assert.truthy(history:find("\n1\\040+\\0401\n", 1, true), history) -- libedit's encoding of "1 + 1"
+  end)
+
+  it("completes a method of the client", function()
+    s:type("client:st")
+    s:keys("Tab", "Tab") -- the first inserts what is common, the second lists
+    assert.is_true((s:wait(function(sc)
+      return sc:find("start_container", 1, true) and sc:find("stop_container", 1, true)
+    end)), s:screen())
+    s:keys("C-c")
+    assert.is_true((s:wait(function(sc) return last_line(sc) == ">" end)), s:screen())
+    s:type("client:unp")
+    s:keys("Tab")
+    assert.is_true((s:wait_text("> client:unpause_container")), s:screen())
+  end)
+
+  it("completes a container name inside a string argument", function()
+    s:line("client:ping()")
+    assert.is_true((s:wait_text("> client:ping()\ntrue")), s:screen())
+    local partial = named:sub(1, #named - 3)
+    local want = '> client:get_container("' .. named
+    local function attempt()
+      s:type('client:get_container("' .. partial)
+      s:keys("Tab")
+      return (s:wait(function(sc) return last_line(sc) == want end, 1))
+    end
+    -- the names are fetched in the background after each chunk: try again
+    -- (on a fresh line) until they have arrived
+    local ok = attempt()
+    for _ = 1, 20 do
+      if ok then break end
+      s:keys("C-c")
+      s:wait(function(sc) return last_line(sc) == ">" end)
+      ok = attempt()
+    end
+    assert.is_true(ok, s:screen())
+    s:type('")')
+    s:keys("Enter")
+    assert.is_true((s:wait_text("<Container " .. named)), s:screen())
+  end)
+
+  it("shows a timer's output above the line being typed and redraws it", function()
+    s:line("t = moonpod.every(0.1, function() print('tick') moonpod.log.warn('warned') end)")
+    s:type("unfinished = ")
+    local ok, screen = s:wait(function(sc)
+      return count_lines(sc, "^tick$") >= 3 and count_lines(sc, "^%S+Z WARN%s+warned$") >= 3
+        and last_line(sc) == "> unfinished ="
+    end)
+    assert.is_true(ok, screen)
+    -- nothing printed into the typed line
+    assert.are.equal(0, count_lines(screen, "tick.*unfinished"))
+    assert.are.equal(0, count_lines(screen, "unfinished.*tick"))
+    assert.are.equal(0, count_lines(screen, "warned.*unfinished"))
+    s:type("40 + 2")
+    s:keys("Enter")
+    s:line("t:stop(); return unfinished")
+    assert.is_true((s:wait_text("\n42\n")), s:screen())
+  end)
+
+  it("cancels a followed log with Ctrl-C and closes its stream", function()
+    s:line("logs = client:get_container_logs('" .. logger .. "', { follow = true, tail = 1 })")
+    -- the stream is the loop's to-be-closed value, as in `for l in client:get_container_logs(...)`
+    s:line("for l in logs, nil, nil, logs do print('got ' .. l.text) end")
+    assert.is_true((s:wait(function(sc) return count_lines(sc, "^got line%-%d+$") >= 3 end)), s:screen())
+    s:keys("C-c")
+    assert.is_true((s:wait(function(sc) return sc:find("interrupted\n>", 1, true) ~= nil end)), s:screen())
+    s:line("tostring(logs)")
+    assert.is_true((s:wait_text('"moonpod stream (closed')), s:screen())
+  end)
+
+  it("interrupts a chunk busy in Lua with Ctrl-C", function()
+    s:line("print('spinning') n = 0 while true do n = n + 1 end")
+    assert.is_true((s:wait_text("\nspinning")), s:screen())
+    s:keys("C-c")
+    assert.is_true((s:wait_text("\ninterrupted\n>")), s:screen())
+    s:line("n > 0")
+    assert.is_true((s:wait_text("> n > 0\ntrue\n>")), s:screen())
+  end)
+
+  it("help() shows the API reference", function()
+    s:line("help(client.get_container_stats)")
+    assert.is_true((s:wait_text("client:get_container_stats(id, opts?) -> ContainerStats | stream")), s:screen())
+  end)
+end)
+
+describe("moonpod top on " .. engine.name, function()
+  local late = engine.unique("top-late")
+
+  teardown(function()
+    engine.remove(late)
+  end)
+
+  it("shows a container started after it opened, and quits with q", function()
+    local env = engine_env()
+    local s = tmux.start({ BIN, "top", "--interval", "0.3" }, { env = env, cols = 150, rows = 40 })
+    local ok, screen = s:wait_text("NAME")
+    if ok then
+      assert.matches("^moonpod top — " .. engine.name, screen)
+      assert.is_nil(screen:find(late, 1, true))
+      engine.container { name = late }
+      ok, screen = s:wait(function(sc) return sc:match(late:gsub("%p", "%%%0") .. "%s+running") ~= nil end, 30)
+    end
+    if ok then -- sorting keys
+      s:keys("n")
+      ok, screen = s:wait_text("sort: name")
+    end
+    if ok then -- a narrower window: the view is redrawn to fit it
+      moonpod.run { "tmux", "-L", s.server, "resize-window", "-t", "main", "-x", "60" }
+      ok, screen = s:wait(function(sc)
+        local first = sc:match("^[^\n]*")
+        return utf8.len(first) <= 60 and first:sub(-1) == "~"
+      end)
+    end
+    s:keys("q")
+    local status = s:wait_exit()
+    s:kill()
+    moonpod.run { "rm", "-rf", env.HOME }
+    assert.is_true(ok, screen)
+    assert.are.equal(0, status)
+  end)
+end)
+
+describe("code piped into moonpod on " .. engine.name, function()
+  it("runs with the REPL's globals, without prompts or escape codes", function()
+    local r = moonpod.run({ BIN, "-" }, {
+      stdin = "print(#client:list_containers() >= 0, type(events), type(registry))\n",
+      env = { CONTAINER_HOST = "unix://" .. engine.socket() }, timeout = 60,
+    })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.are.equal("true\ttable\ttable\n", r.stdout)
+  end)
+
+  it("-i with piped lines prints results like the prompt, without prompts", function()
+    local r = moonpod.run({ BIN, "-i" }, {
+      stdin = "1 + 1\nfor i = 1, 2 do\nprint(i)\nend\nclient.runtime\n",
+      env = { CONTAINER_HOST = "unix://" .. engine.socket() }, timeout = 60,
+    })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.are.equal('2\n1\n2\n"' .. engine.name .. '"\n', r.stdout)
+    assert.is_nil(r.stdout:find("\27", 1, true))
+  end)
+end)
