@@ -60,7 +60,7 @@ M.sections = {
   },
   {
     name = "stream",
-    intro = "Followed logs, stats and events: iterators for a generic `for`; breaking out of the loop closes them.",
+    intro = "Followed logs, stats and events: iterators for a generic `for`; breaking out of `for x in client:...(...)` closes them (a stream kept in a variable: `local s <close> = ...`).",
     entries = {
       { "stream:next() -> value | nil", "The next value, waiting for it; nil at the end." },
       { "stream:close()", "Ends the stream and releases its connection." },
