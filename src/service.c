@@ -6,17 +6,15 @@
  * current one: the next connect starts a fresh one. */
 #include "service.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "child.h"
 #include "log.h"
+#include "sockdir.h"
 #include "loop.h"
 
 #define SERVICE_POLL_FIRST_MS 5
@@ -45,8 +43,7 @@ struct service {
     uv_timer_t *timer;
     service_state state;
     service_ref *refs;
-    char dir[128];
-    char sock[sizeof "" + 128 + sizeof "/podman.sock"];
+    sockdir sd;                  /* the private directory and the socket in it */
     char tail[SERVICE_TAIL];   /* the end of podman's stderr */
     size_t tail_len;
     long timeout_ms;
@@ -62,11 +59,7 @@ static service *service_all;
 
 static void service_remove_dir(service *s)
 {
-    if (!s->dir[0])
-        return;
-    unlink(s->sock);
-    rmdir(s->dir);
-    s->dir[0] = '\0';
+    sockdir_remove(&s->sd);
 }
 
 /* podman removes its socket on SIGTERM; a SIGKILLed one can't. */
@@ -78,26 +71,7 @@ static void service_atexit(void)
 
 static int service_make_dir(service *s, char *err, size_t errlen)
 {
-    const char *bases[] = {getenv("TMPDIR"), "/tmp"};
-    err[0] = '\0';
-    for (size_t i = 0; i < 2; i++) {
-        const char *base = bases[i];
-        /* the socket's path must fit a sockaddr_un */
-        if (!base || base[0] != '/' ||
-            strlen(base) + sizeof "/moonpod-podman-XXXXXX/podman.sock" > sizeof(((struct sockaddr_un *)0)->sun_path))
-            continue;
-        snprintf(s->dir, sizeof s->dir, "%s/moonpod-podman-XXXXXX", base);
-        if (mkdtemp(s->dir)) {
-            snprintf(s->sock, sizeof s->sock, "%s/podman.sock", s->dir);
-            return 0;
-        }
-        snprintf(err, errlen, "cannot create a private directory for the podman service in %s: %s", base,
-                 strerror(errno));
-    }
-    s->dir[0] = '\0';
-    if (!err[0])
-        snprintf(err, errlen, "no usable temporary directory for the podman service's socket");
-    return -1;
+    return sockdir_make(&s->sd, "podman", "podman.sock", "the podman service", err, errlen);
 }
 
 /* ---- what podman said ---- */
@@ -171,7 +145,7 @@ static void service_fail(service *s, const char *message)
     if (service_current == s)
         service_current = NULL;
     uv_timer_stop(s->timer);
-    log_debug("podman system service on unix://%s: %s", s->sock, message);
+    log_debug("podman system service on unix://%s: %s", s->sd.sock, message);
     service_report(s, 0, message);
 }
 
@@ -202,20 +176,6 @@ static void service_on_done(void *ud, const child_status *st)
 
 /* Whether something accepts connections on the socket. A connect on a
  * unix socket completes or fails at once: this does not block. */
-static int service_accepts(const char *path)
-{
-    struct sockaddr_un sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return 0;
-    int ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 || errno == EAGAIN || errno == EINPROGRESS;
-    close(fd);
-    return ok;
-}
-
 static void service_on_timer(uv_timer_t *t)
 {
     service *s = t->data;
@@ -224,9 +184,9 @@ static void service_on_timer(uv_timer_t *t)
         service_report(s, 1, NULL); /* references taken while it was up */
         return;
     }
-    if (service_accepts(s->sock)) {
+    if (sockdir_accepts(s->sd.sock)) {
         s->state = SERVICE_UP;
-        log_debug("podman system service (pid %d) answers on unix://%s after %llu ms", s->pid, s->sock,
+        log_debug("podman system service (pid %d) answers on unix://%s after %llu ms", s->pid, s->sd.sock,
                   (unsigned long long)(now - s->started));
         service_report(s, 1, NULL);
         return;
@@ -235,7 +195,7 @@ static void service_on_timer(uv_timer_t *t)
         char said[SERVICE_SAID], msg[SERVICE_SAID + 256];
         service_said(s, said, sizeof said);
         snprintf(msg, sizeof msg, "podman system service (pid %d) did not answer on unix://%s within %.1f s%s%s",
-                 s->pid, s->sock, (double)s->timeout_ms / 1000.0, said[0] ? ": " : "", said);
+                 s->pid, s->sd.sock, (double)s->timeout_ms / 1000.0, said[0] ? ": " : "", said);
         return service_fail(s, msg);
     }
     s->poll_ms = s->poll_ms * 2 > SERVICE_POLL_MAX_MS ? SERVICE_POLL_MAX_MS : s->poll_ms * 2;
@@ -250,13 +210,13 @@ static int service_spawn(service *s, const char *podman, char *err, size_t errle
     static const char *const unset[] = {"CONTAINER_HOST", "CONTAINER_CONNECTION", NULL};
     char **extra = child_words(getenv("MOONPOD_PODMAN_ARGS"), SERVICE_MAX_EXTRA_ARGS);
     const char *argv[SERVICE_MAX_EXTRA_ARGS + 8];
-    char url[sizeof s->sock + 8];
+    char url[sizeof s->sd.sock + 8];
     size_t n = 0;
     if (!extra) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    snprintf(url, sizeof url, "unix://%s", s->sock);
+    snprintf(url, sizeof url, "unix://%s", s->sd.sock);
     argv[n++] = podman;
     for (size_t i = 0; extra[i]; i++)
         argv[n++] = extra[i];
@@ -306,7 +266,7 @@ static void service_stop(service *s)
     if (service_current == s)
         service_current = NULL;
     if (s->child)
-        log_debug("stopping the podman system service (pid %d) on unix://%s", s->pid, s->sock);
+        log_debug("stopping the podman system service (pid %d) on unix://%s", s->pid, s->sd.sock);
     child_release(s->child); /* SIGTERM, SIGKILL after the grace; reaped */
     s->child = NULL;
     if (s->timer) {
@@ -346,7 +306,7 @@ static service *service_start(const char *podman, long timeout_ms, char *err, si
     s->deadline = s->started + (uint64_t)s->timeout_ms;
     s->poll_ms = SERVICE_POLL_FIRST_MS;
     uv_timer_start(s->timer, service_on_timer, s->poll_ms, 0);
-    log_debug("started podman system service (pid %d) on unix://%s", s->pid, s->sock);
+    log_debug("started podman system service (pid %d) on unix://%s", s->pid, s->sd.sock);
     return s;
 }
 
@@ -371,7 +331,7 @@ service_ref *service_acquire(const char *podman, long timeout_ms, service_ready_
     r->next = s->refs;
     s->refs = r;
     if (s->state == SERVICE_UP) {
-        log_debug("reusing the podman system service (pid %d) on unix://%s", s->pid, s->sock);
+        log_debug("reusing the podman system service (pid %d) on unix://%s", s->pid, s->sd.sock);
         uv_timer_start(s->timer, service_on_timer, 0, 0); /* reported from the loop, not from here */
     }
     return r;
@@ -379,7 +339,7 @@ service_ref *service_acquire(const char *podman, long timeout_ms, service_ready_
 
 const char *service_socket(const service_ref *r)
 {
-    return r->s->sock;
+    return r->s->sd.sock;
 }
 
 int service_pid(const service_ref *r)

@@ -7,17 +7,15 @@
  * stopped, the process handle does, until ssh has been reaped. */
 #include "tunnel.h"
 
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "loop.h"
+#include "sockdir.h"
 
 #define TUNNEL_POLL_FIRST_MS 5
 #define TUNNEL_POLL_MAX_MS 100
@@ -37,8 +35,7 @@ struct tunnel {
     tunnel_ready_fn ready;       /* the report still owed, or NULL */
     void *ud;
     char who[320];               /* "root@host port 22", for messages */
-    char dir[128];               /* the private directory, "" once removed */
-    char sock[sizeof "" + 128 + sizeof "/engine.sock"];
+    sockdir sd;                  /* the private directory and the socket in it */
     char tail[TUNNEL_TAIL];      /* the end of ssh's stderr */
     size_t tail_len;
     char last[256];
@@ -63,11 +60,7 @@ static tunnel *tunnel_all;
 
 static void tunnel_remove_dir(tunnel *t)
 {
-    if (!t->dir[0])
-        return;
-    unlink(t->sock);
-    rmdir(t->dir);
-    t->dir[0] = '\0';
+    sockdir_remove(&t->sd);
 }
 
 /* exit() may come from anywhere (a finalizer calling os.exit): whatever
@@ -223,8 +216,8 @@ static void tunnel_on_exit(uv_process_t *p, int64_t status, int sig)
     t->exit_status = status;
     t->term_signal = sig;
     tunnel_close((uv_handle_t *)&t->proc);
-    if (t->dir[0])
-        unlink(t->sock); /* nothing listens there any more */
+    if (t->sd.dir[0])
+        unlink(t->sd.sock); /* nothing listens there any more */
     if (!t->ready) {
         char how[64], said[TUNNEL_SAID];
         tunnel_exit_text(t, how, sizeof how);
@@ -264,24 +257,10 @@ static void tunnel_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 
 /* Whether something accepts connections on the local socket. A connect on
  * a unix socket completes or fails at once: this does not block. */
-static int tunnel_accepts(const char *path)
-{
-    struct sockaddr_un sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return 0;
-    int ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 || errno == EAGAIN || errno == EINPROGRESS;
-    close(fd);
-    return ok;
-}
-
 static void tunnel_on_timer(uv_timer_t *tm)
 {
     tunnel *t = tm->data;
-    if (tunnel_accepts(t->sock))
+    if (sockdir_accepts(t->sd.sock))
         return tunnel_report(t, TUNNEL_READY, NULL);
     if (uv_now(loop_get()) >= t->deadline) {
         char said[TUNNEL_SAID], msg[TUNNEL_MSG];
@@ -320,25 +299,7 @@ static int tunnel_have_setpriv(void)
  * only this user can reach the engine through it. */
 static int tunnel_make_dir(tunnel *t, char *err, size_t errlen)
 {
-    const char *bases[] = {getenv("TMPDIR"), "/tmp"};
-    for (size_t i = 0; i < 2; i++) {
-        const char *base = bases[i];
-        /* the socket's path must fit a sockaddr_un */
-        if (!base || base[0] != '/' ||
-            strlen(base) + sizeof "/moonpod-ssh-XXXXXX/engine.sock" > sizeof(((struct sockaddr_un *)0)->sun_path))
-            continue;
-        snprintf(t->dir, sizeof t->dir, "%s/moonpod-ssh-XXXXXX", base);
-        if (mkdtemp(t->dir)) {
-            snprintf(t->sock, sizeof t->sock, "%s/engine.sock", t->dir);
-            return 0;
-        }
-        snprintf(err, errlen, "cannot create a private directory for the ssh tunnel in %s: %s", base,
-                 strerror(errno));
-    }
-    t->dir[0] = '\0';
-    if (!err[0])
-        snprintf(err, errlen, "no usable temporary directory for the ssh tunnel");
-    return -1;
+    return sockdir_make(&t->sd, "ssh", "engine.sock", "the ssh tunnel", err, errlen);
 }
 
 typedef struct tunnel_args {
@@ -403,7 +364,7 @@ static int tunnel_build_args(tunnel *t, const endpoint_ssh *ssh, long timeout_ms
         tunnel_arg(a, "-l");
         tunnel_arg(a, ssh->user);
     }
-    if ((size_t)snprintf(a->forward, sizeof a->forward, "%s:%s", t->sock, ssh->remote_path) >= sizeof a->forward)
+    if ((size_t)snprintf(a->forward, sizeof a->forward, "%s:%s", t->sd.sock, ssh->remote_path) >= sizeof a->forward)
         return -1;
     tunnel_arg(a, "-L");
     tunnel_arg(a, a->forward);
@@ -493,7 +454,7 @@ tunnel *tunnel_start(const endpoint_ssh *ssh, long timeout_ms, tunnel_ready_fn r
 
 const char *tunnel_socket(const tunnel *t)
 {
-    return t->sock;
+    return t->sd.sock;
 }
 
 const char *tunnel_failure(const tunnel *t)

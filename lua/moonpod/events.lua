@@ -145,9 +145,20 @@ local function flush_batch(self)
   for _, fn in ipairs(self.batch_handlers) do call(self, fn, batch, "batch") end
 end
 
+local traceback = debug.traceback
+
+-- Runs for every event that passes the filters: kept lean.
 local function dispatch(self, ev)
-  for _, fn in ipairs(self.handlers) do call(self, fn, ev, "sync") end
-  for _, fn in ipairs(self.async_handlers) do core.spawn(call, self, fn, ev, "async") end
+  local handlers = self.handlers
+  for i = 1, #handlers do
+    local ok, err = xpcall(handlers[i], traceback, ev)
+    if not ok then
+      self.counts.handler_errors = self.counts.handler_errors + 1
+      report(self, err, "sync")
+    end
+  end
+  local async = self.async_handlers
+  for i = 1, #async do core.spawn(call, self, async[i], ev, "async") end
   if #self.batch_handlers > 0 then
     self.batch[#self.batch + 1] = ev
     if #self.batch >= self.config.event_batch_size then
@@ -204,9 +215,10 @@ end
 
 local function run(self)
   local source = self.source
+  local next_item = source.next
   local podman = self.client.runtime == "podman"
   while true do
-    local kind, a, b = source:next()
+    local kind, a, b = next_item(source)
     if kind == nil then return end
     if kind == "event" and a then
       local fresh = true
