@@ -39,26 +39,29 @@ static int ev_string(ev_reader *r, ev_str *s)
     ev_ws(r);
     if (r->p >= r->end || *r->p != '"')
         return -1;
-    const char *start = ++r->p;
+    /* a local cursor: through r, every byte would be a load and a store */
+    const char *p = r->p + 1, *end = r->end, *start = p;
     int escaped = 0;
-    while (r->p < r->end && *r->p != '"') {
-        if ((unsigned char)*r->p < 0x20)
+    for (; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"')
+            break;
+        if (c < 0x20)
             return -1;
-        if (*r->p == '\\') {
+        if (c == '\\') {
             escaped = 1;
-            if (++r->p >= r->end)
+            if (++p >= end)
                 return -1;
         }
-        r->p++;
     }
-    if (r->p >= r->end)
+    if (p >= end)
         return -1;
     if (s) {
         s->p = start;
-        s->n = (size_t)(r->p - start);
+        s->n = (size_t)(p - start);
         s->escaped = escaped;
     }
-    r->p++;
+    r->p = p + 1;
     return 0;
 }
 

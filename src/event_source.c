@@ -33,6 +33,10 @@
  * twice is recognised among the most recent events delivered. */
 #define EVSRC_REPLAY_MARGIN_NS 2000000000LL
 #define EVSRC_RECENT 1024
+/* A full buffer holds the stream (the engine and the kernel buffer meanwhile)
+ * for this long before the oldest events are dropped: well under the
+ * 100 ms after which Docker skips a subscriber that does not read. */
+#define EVSRC_GRACE_MS 50
 #define EVSRC_HEALTH_SLOTS 1024
 
 enum { ITEM_EVENT, ITEM_RECONNECTED, ITEM_FAILED };
@@ -74,7 +78,8 @@ typedef struct evsrc {
     engine_op *eop;
     engine_reply end;
     frame_json fj;
-    uv_timer_t *timer;
+    uv_timer_t *timer;           /* reconnecting */
+    uv_timer_t *grace;           /* how long a full buffer may hold the stream */
     evsrc_filter filter;
     size_t max_items;
     int auto_reconnect, max_attempts, deliver_all;
@@ -82,6 +87,8 @@ typedef struct evsrc {
     char runtime[16];
     /* state */
     int stopped, failed, attempts, reconnecting;
+    int paused;                  /* the buffer is full: the transfer waits */
+    int overflowing;             /* it waited too long: the oldest go */
     double connected_at;         /* monotonic seconds of the current connection */
     int64_t since_nano;          /* where the stream (re)starts */
     int64_t last_nano;           /* timeNano of the newest event delivered */
@@ -92,7 +99,8 @@ typedef struct evsrc {
     evsrc_item *head, *tail;
     size_t count;
     /* counters */
-    uint64_t received, delivered, dropped, filtered, health_repeats, replay_skipped, decode_errors, reconnects;
+    uint64_t received, delivered, dropped, filtered, health_repeats, replay_skipped, decode_errors, reconnects,
+        pauses;
 } evsrc;
 
 static void evsrc_connect(evsrc *s);
@@ -134,7 +142,9 @@ static int evsrc_in(char **list, size_t n, const char *s)
 
 static void evsrc_push(evsrc *s, evsrc_item *it)
 {
-    if (it->kind == ITEM_EVENT) {
+    /* Over max_items by at most what one read held (the stream is held
+     * from there); the oldest go only once the hold has lasted too long. */
+    if (it->kind == ITEM_EVENT && s->overflowing) {
         while (s->count >= s->max_items && s->head && s->head->kind == ITEM_EVENT) {
             evsrc_item *old = s->head;
             s->head = old->next;
@@ -297,10 +307,42 @@ static int evsrc_on_value(void *ud, int fd, const char *p, size_t n)
     return 0;
 }
 
+static void evsrc_on_grace(uv_timer_t *t)
+{
+    evsrc *s = t->data;
+    if (!s->paused)
+        return;
+    s->paused = 0;
+    s->overflowing = 1;
+    engine_resume(s->eop);
+}
+
 static int evsrc_on_data(const char *p, size_t n, void *ud)
 {
     evsrc *s = ud;
+    if (s->count >= s->max_items && !s->overflowing) {
+        if (!s->paused) {
+            s->paused = 1;
+            s->pauses++;
+            uv_timer_start(s->grace, evsrc_on_grace, EVSRC_GRACE_MS, 0);
+        }
+        return HTTP_DATA_PAUSE;
+    }
     return frame_json_feed(&s->fj, p, n, evsrc_on_value, s) == -1 ? HTTP_DATA_ABORT : HTTP_DATA_OK;
+}
+
+/* The handlers took items: once half the buffer is free, a held stream
+ * goes on, and dropping stops. */
+static void evsrc_made_room(evsrc *s)
+{
+    if (s->count > s->max_items / 2)
+        return;
+    s->overflowing = 0;
+    if (s->paused) {
+        s->paused = 0;
+        uv_timer_stop(s->grace);
+        engine_resume(s->eop); /* may deliver more items right now */
+    }
 }
 
 /* ---- reconnecting ---- */
@@ -347,6 +389,9 @@ static void evsrc_on_end(void *ud)
 {
     evsrc *s = ud;
     s->eop = NULL;
+    s->paused = s->overflowing = 0;
+    if (s->grace)
+        uv_timer_stop(s->grace);
     frame_json_reset(&s->fj);
     if (s->stopped)
         return;
@@ -443,6 +488,10 @@ static void evsrc_stop(evsrc *s)
         loop_close_free((uv_handle_t *)s->timer);
         s->timer = NULL;
     }
+    if (s->grace) {
+        loop_close_free((uv_handle_t *)s->grace);
+        s->grace = NULL;
+    }
     evsrc_item *it;
     while ((it = s->head)) {
         s->head = it->next;
@@ -503,6 +552,7 @@ static int evsrc_push_head(lua_State *L, evsrc *s)
         ev_scan_rebase(&scan, scan.nattrs, evsrc_item_text(it), lua_tostring(L, text_idx));
     }
     free(it);
+    evsrc_made_room(s);
     if (kind == ITEM_EVENT) {
         event_view v;
         lua_pushliteral(L, "event");
@@ -572,6 +622,7 @@ static int evsrc_l_stats(lua_State *L)
     evsrc_set(L, "filtered", s->filtered);
     evsrc_set(L, "health_repeats", s->health_repeats);
     evsrc_set(L, "replay_skipped", s->replay_skipped);
+    evsrc_set(L, "pauses", s->pauses);
     evsrc_set(L, "decode_errors", s->decode_errors + s->fj.garbage + s->fj.overflows);
     evsrc_set(L, "reconnects", s->reconnects);
     evsrc_set(L, "buffered", s->count);
@@ -711,6 +762,11 @@ static int evsrc_l_new(lua_State *L)
         return luaL_error(L, "out of memory");
     uv_timer_init(loop_get(), s->timer);
     s->timer->data = s;
+    s->grace = malloc(sizeof *s->grace);
+    if (!s->grace)
+        return luaL_error(L, "out of memory");
+    uv_timer_init(loop_get(), s->grace);
+    s->grace->data = s;
     evsrc_connect(s);
     return 1;
 }

@@ -268,7 +268,8 @@ end
 
 --- listener:get_stats() -> { events_received, events_processed, events_dropped,
 ---   handler_errors, reconnects, uptime_seconds, event_buffer_size,
----   last_event_at, events_filtered, gaps, decode_errors }
+---   last_event_at, events_filtered, gaps, decode_errors, pauses, connected }
+--- pauses: how often a full buffer held the stream.
 --- event_buffer_size is how many events wait in the buffer now.
 function Listener:get_stats()
   local s = self.source and self.source:stats() or {}
@@ -279,6 +280,7 @@ function Listener:get_stats()
     events_filtered = (s.filtered or 0) + (s.health_repeats or 0) + self.counts.health_repeats,
     handler_errors = self.counts.handler_errors,
     reconnects = s.reconnects or 0,
+    pauses = s.pauses or 0,
     gaps = self.counts.gaps,
     decode_errors = s.decode_errors or 0,
     uptime_seconds = self.started_at and core.monotonic() - self.started_at or 0,

@@ -115,6 +115,23 @@ describe("listener", function()
     assert.are.equal(#names, s.events_processed)
   end)
 
+  it("holds the stream, losing nothing, while a handler stalls for less than the grace", function()
+    local file = events_file(1, 300, "")
+    local l = listener_on("/v1.41/events=chunks:" .. file, { event_buffer_size = 10 })
+    local names = {}
+    l:add_event_handler(function(ev)
+      names[#names + 1] = ev.container_name
+      if #names % 50 == 1 then moonpod.sleep(0.02) end -- a hiccup, well under 50 ms
+    end)
+    l:start()
+    engine.wait_for(function() return #names == 300 end, 20)
+    local s = l:get_stats()
+    assert.are.equal(300, #names, moonpod.json.encode(s))
+    assert.are.equal(0, s.events_dropped)
+    assert.is_true(s.pauses > 0)
+    for i = 1, 300 do assert.are.equal("c" .. i, names[i]) end
+  end)
+
   it("refuses a config it does not know, and filters it cannot apply", function()
     assert.has_error(function() events.listener { event_type = { "start" } } end)
     local l = events.listener { container_filters = { colour = "red" } }
