@@ -18,15 +18,22 @@
 #include "json.h"
 #include "models.h"
 
-/* Attributes that describe the event rather than the container's labels. */
+/* Attributes that describe the event rather than the container's labels.
+ * Looked up for every attribute of every event: by length first. */
 static int model_ev_reserved(ev_str key)
 {
-    static const char *const reserved[] = {
-        "name", "image", "exitCode", "containerExitCode", "podId", "signal", "execID",
-        "health_status", "HealthStatus", "container", "type", "driver", NULL,
+    static const struct {
+        size_t n;
+        const char *s;
+    } reserved[] = {
+        {4, "name"},       {5, "image"},   {8, "exitCode"},       {17, "containerExitCode"},
+        {5, "podId"},      {6, "signal"},  {6, "execID"},         {13, "health_status"},
+        {12, "HealthStatus"}, {9, "container"}, {4, "type"},      {6, "driver"},
     };
-    for (const char *const *r = reserved; *r; r++)
-        if (ev_str_eq(key, *r))
+    if (key.escaped)
+        return 0; /* none of them needs an escape */
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+        if (reserved[i].n == key.n && memcmp(reserved[i].s, key.p, key.n) == 0)
             return 1;
     return 0;
 }
@@ -102,26 +109,32 @@ int model_event_has_label(const event_view *v, const char *key, const char *valu
     return 0;
 }
 
-static void model_ev_push_str(lua_State *L, const char *field, ev_str s)
+/* Pushes the string's decoded value. */
+static void model_ev_push_value(lua_State *L, ev_str s)
 {
     char small[256];
-    if (!s.p)
-        return;
     if (!s.escaped) {
         lua_pushlstring(L, s.p, s.n);
-    } else {
-        size_t n = ev_str_copy(s, small, sizeof small);
-        if (n < sizeof small) {
-            lua_pushlstring(L, small, n);
-        } else {
-            char *big = malloc(n + 1);
-            if (!big)
-                luaL_error(L, "out of memory");
-            ev_str_copy(s, big, n + 1);
-            lua_pushlstring(L, big, n);
-            free(big);
-        }
+        return;
     }
+    size_t n = ev_str_copy(s, small, sizeof small);
+    if (n < sizeof small) {
+        lua_pushlstring(L, small, n);
+        return;
+    }
+    char *big = malloc(n + 1);
+    if (!big)
+        luaL_error(L, "out of memory");
+    ev_str_copy(s, big, n + 1);
+    lua_pushlstring(L, big, n);
+    free(big);
+}
+
+static void model_ev_push_str(lua_State *L, const char *field, ev_str s)
+{
+    if (!s.p)
+        return;
+    model_ev_push_value(L, s);
     lua_setfield(L, -2, field);
 }
 
@@ -131,9 +144,9 @@ static void model_ev_labels(lua_State *L, const ev_scan *e)
     for (int i = 0; i < e->nattrs; i++) {
         if (model_ev_reserved(e->attrs[i].key))
             continue;
-        char key[256];
-        ev_str_copy(e->attrs[i].key, key, sizeof key);
-        model_ev_push_str(L, key, e->attrs[i].value);
+        model_ev_push_value(L, e->attrs[i].key);
+        model_ev_push_value(L, e->attrs[i].value);
+        lua_rawset(L, -3);
     }
     lua_setfield(L, -2, "labels");
 }
