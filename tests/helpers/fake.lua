@@ -53,11 +53,18 @@ function M.frame(stream, payload)
 end
 
 --- Number of open file descriptors of this process.
+--- Also returns what they are, one "fd -> target" line each.
 function M.open_fds()
-  local r = moonpod.run { "ls", "/proc/" .. M.pid() .. "/fd" }
-  local n = 0
-  for _ in r.stdout:gmatch("[^\n]+") do n = n + 1 end
-  return n
+  local r = moonpod.run { "ls", "-l", "/proc/" .. M.pid() .. "/fd" }
+  local n, what = 0, {}
+  for line in r.stdout:gmatch("[^\n]+") do
+    local fd, target = line:match("(%d+) %-> (.*)$")
+    if fd then
+      n = n + 1
+      what[#what + 1] = fd .. " -> " .. target
+    end
+  end
+  return n, table.concat(what, "\n")
 end
 
 local pid

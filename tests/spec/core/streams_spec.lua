@@ -152,14 +152,15 @@ describe("streams", function()
     client:ping()
     collectgarbage()
     fake.open_fds()
-    local before = fake.open_fds()
+    local before, before_list = fake.open_fds()
     for i = 1, 500 do one_round(i) end
     collectgarbage()
     collectgarbage()
     moonpod.sleep(0.1)
     -- not one more (curl may also have let the idle pooled connection go)
-    local after = fake.open_fds()
-    assert.is_true(after <= before, ("open fds went from %d to %d"):format(before, after))
+    local after, after_list = fake.open_fds()
+    assert.is_true(after <= before, ("open fds went from %d to %d:\n%s\nthen:\n%s"):format(before, after,
+      before_list, after_list))
   end)
 
   it("a reader that falls behind loses the oldest events, and is told", function()
