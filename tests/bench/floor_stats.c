@@ -236,11 +236,22 @@ int main(int argc, char **argv)
             mem += num(cJSON_GetObjectItemCaseSensitive(doc, "memory_stats"), "usage");
             samples++;
         } else {
+            /* Podman 4.3 may answer with more entries than it was asked
+             * for (other containers, repeats): each asked one counts once */
             const cJSON *list_ = cJSON_GetObjectItemCaseSensitive(doc, "Stats");
+            char *seen = calloc((size_t)n, 1);
             for (const cJSON *s = cJSON_IsArray(list_) ? list_->child : NULL; s; s = s->next) {
-                mem += num(s, "MemUsage");
-                samples++;
+                const cJSON *cid = cJSON_GetObjectItemCaseSensitive(s, "ContainerID");
+                for (int k = 0; seen && cJSON_IsString(cid) && k < n; k++) {
+                    if (!seen[k] && strcmp(ids[k], cid->valuestring) == 0) {
+                        seen[k] = 1;
+                        mem += num(s, "MemUsage");
+                        samples++;
+                        break;
+                    }
+                }
             }
+            free(seen);
         }
         cJSON_Delete(doc);
     }
