@@ -11,10 +11,13 @@
 #include "error.h"
 #include "event_source.h"
 #include "http.h"
+#include "http_server.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "models.h"
 #include "process.h"
+#include "stats_monitor.h"
 #include "stream.h"
 #include "loop.h"
 #include "task.h"
@@ -56,6 +59,9 @@ int moonpod_open_core(lua_State *L)
     error_register(L);
     process_register(L);
     event_source_register(L);
+    stats_monitor_register(L);
+    metrics_register(L);
+    http_server_register(L);
     lua_pushcfunction(L, moonpod_l_exit);
     lua_setfield(L, -2, "exit");
     json_open(L);

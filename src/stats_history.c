@@ -311,7 +311,8 @@ size_t stats_history_query(const stats_history *h, double since, double until, d
             from = oldest;
         for (uint32_t b = from; b && b <= t->newest && !mg.stop; b++) {
             double bt = sh_bucket_time(t, b);
-            if (bt > until || bt >= finer)
+            /* a slot the finer tiers hold part of is left to them */
+            if (bt > until || bt + t->step > finer)
                 break;
             if (t->bucket[b % t->cap] != b || bt < cursor)
                 continue;

@@ -125,8 +125,30 @@ static void test_tiers(void)
     stats_history_free(h);
 }
 
+/* Samples that start mid-minute: the minute tier's partial slot must not
+ * hide the first tier's samples. */
+static void test_mid_slot(void)
+{
+    sh_layout lay;
+    stats_history_layout(&lay, 1, 3600);
+    stats_history *h = stats_history_new(&lay);
+    double v[SH_METRICS];
+    for (int i = 0; i < 3; i++) {
+        fill(v, 10 + i, 0);
+        stats_history_add(h, T0 + 30 + i, v);
+    }
+    collect *c = calloc(1, sizeof *c);
+    is_int(stats_history_query(h, 0, T0 + 100, 0, collect_point, c), 3, "three samples, not one minute");
+    sh_summary s;
+    stats_history_summary(h, SH_CPU, T0, T0 + 100, &s);
+    ok(s.count == 3 && s.last == 12 && s.min == 10, "summary from the samples");
+    free(c);
+    stats_history_free(h);
+}
+
 int main(void)
 {
+    test_mid_slot();
     test_layout();
     test_known_sequence();
     test_tiers();
