@@ -62,7 +62,7 @@ local function follow_event(self, ev)
   elseif ev.action == "remove" then
     if self.explicit[id] then c:idle(id) else c:forget(id) end
   elseif ev.action == "start" then
-    if c:ids()[id] ~= nil then
+    if c:ids()[id] ~= nil then -- known: it started again
       c:watch(id)
     elseif self.follow then
       if next(self.follow) == nil then
@@ -147,6 +147,11 @@ function Monitor:on_sample(fn)
     self.core:deliver(true)
     self.reader = core.spawn(read_samples, self)
   end
+end
+
+--- mon:ids() -> { [full id] = true (sampled now) | false (stopped, history kept) }
+function Monitor:ids()
+  return self.core:ids()
 end
 
 --- mon:latest(id_or_name) -> ContainerStats | nil (no sample yet)

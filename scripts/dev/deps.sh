@@ -15,6 +15,8 @@ readonly PACKAGES=(
     podman runc crun catatonit busybox-static docker.io
     # remote transports in front of them (scripts/dev/transports.sh)
     openssl openssh-client openssh-server nginx
+    # stats monitor: its history store, and Prometheus to check /metrics against
+    libsqlite3-dev prometheus
     # benchmarks and peers
     hyperfine python3-docker
 )
