@@ -36,8 +36,6 @@ typedef struct sm_item {
     sm_values v;
 } sm_item;
 
-typedef struct sm_monitor sm_monitor;
-
 typedef struct sm_entry {
     sm_monitor *mon;
     char id[SM_ID_LEN];
@@ -76,8 +74,10 @@ struct sm_monitor {
     /* samples for Lua */
     sm_item *head, *tail;
     size_t count, max_items;
+    sm_sink_fn sink;
+    void *sink_ud;
     /* counters */
-    uint64_t samples, kept, delivered, dropped, decode_errors, stream_errors, reconnects, unknown;
+    uint64_t restored, samples, kept, delivered, dropped, decode_errors, stream_errors, reconnects, unknown;
 };
 
 static void sm_pod_schedule(sm_monitor *m, double delay);
@@ -194,6 +194,8 @@ static void sm_take(sm_entry *en, const sm_values *v)
     };
     if (en->hist)
         stats_history_add(en->hist, v->t, row);
+    if (m->sink)
+        m->sink(m->sink_ud, en->id, en->name, en->image, v->t, row);
     m->kept++;
     if (m->deliver)
         sm_queue(m, en, v);
@@ -461,6 +463,82 @@ static char *sm_opt_strdup(lua_State *L, int t, const char *k)
     return s;
 }
 
+/* A new entry, not sampled yet; NULL with the reason in *why. */
+static sm_entry *sm_add(sm_monitor *m, const char *id, const char **why)
+{
+    size_t len = strlen(id);
+    if (m->n >= SM_MAX_WATCHED) {
+        *why = "too many containers (4096)";
+        return NULL;
+    }
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 16;
+        sm_entry **ne = realloc(m->entries, cap * sizeof *ne);
+        if (!ne) {
+            *why = "out of memory";
+            return NULL;
+        }
+        m->entries = ne;
+        m->cap = cap;
+    }
+    sm_entry *en = calloc(1, sizeof *en);
+    stats_history *h = stats_history_new(&m->layout);
+    if (!en || !h || len >= SM_ID_LEN) {
+        free(en);
+        stats_history_free(h);
+        *why = len >= SM_ID_LEN ? "container id too long" : "out of memory for a history";
+        return NULL;
+    }
+    en->mon = m;
+    memcpy(en->id, id, len + 1);
+    frame_json_init(&en->fj, SM_MAX_VALUE);
+    en->hist = h;
+    m->entries[m->n++] = en;
+    return en;
+}
+
+static void sm_set_str(char **slot, const char *s)
+{
+    char *d;
+    if (!s || !*s || (*slot && strcmp(*slot, s) == 0) || !(d = strdup(s)))
+        return;
+    free(*slot);
+    *slot = d;
+}
+
+sm_monitor *stats_monitor_check(lua_State *L, int idx)
+{
+    sm_monitor *m = luaL_checkudata(L, idx, SM_MT);
+    if (m->closed)
+        luaL_error(L, "the stats monitor is closed");
+    return m;
+}
+
+void stats_monitor_set_sink(sm_monitor *m, sm_sink_fn fn, void *ud)
+{
+    m->sink = fn;
+    m->sink_ud = ud;
+}
+
+int stats_monitor_restore(sm_monitor *m, const char *id, const char *name, const char *image, double t,
+                          const double row[SH_METRICS])
+{
+    if (m->closed)
+        return -1;
+    sm_entry *en = NULL;
+    for (size_t i = 0; i < m->n && !en; i++)
+        if (strcmp(m->entries[i]->id, id) == 0)
+            en = m->entries[i];
+    const char *why;
+    if (!en && !(en = sm_add(m, id, &why)))
+        return -1;
+    sm_set_str(&en->name, name);
+    sm_set_str(&en->image, image);
+    stats_history_add(en->hist, t, row);
+    m->restored++;
+    return 0;
+}
+
 /* monitor:watch(full_id, { name =, image =, started_at = }) -> true */
 static int sm_l_watch(lua_State *L)
 {
@@ -472,26 +550,10 @@ static int sm_l_watch(lua_State *L)
     int info = lua_istable(L, 3);
     sm_entry *en = sm_find(m, id);
     if (!en) {
-        if (m->n >= SM_MAX_WATCHED)
-            return luaL_error(L, "stats monitor: more than %d containers", SM_MAX_WATCHED);
-        if (m->n == m->cap) {
-            size_t cap = m->cap ? m->cap * 2 : 16;
-            sm_entry **ne = realloc(m->entries, cap * sizeof *ne);
-            if (!ne)
-                return luaL_error(L, "out of memory");
-            m->entries = ne;
-            m->cap = cap;
-        }
-        en = calloc(1, sizeof *en);
+        const char *why = NULL;
+        en = sm_add(m, id, &why);
         if (!en)
-            return luaL_error(L, "out of memory");
-        en->mon = m;
-        memcpy(en->id, id, len + 1);
-        frame_json_init(&en->fj, SM_MAX_VALUE);
-        en->hist = stats_history_new(&m->layout);
-        m->entries[m->n++] = en;
-        if (!en->hist)
-            return luaL_error(L, "out of memory for the history of %s", id);
+            return luaL_error(L, "stats monitor: %s", why);
     }
     if (info) {
         char *name = sm_opt_strdup(L, 3, "name"), *image = sm_opt_strdup(L, 3, "image");
@@ -757,6 +819,7 @@ static int sm_l_stats(lua_State *L)
     sm_setnum(L, "stream_errors", (double)m->stream_errors);
     sm_setnum(L, "reconnects", (double)m->reconnects);
     sm_setnum(L, "unknown_samples", (double)m->unknown);
+    sm_setnum(L, "samples_restored", (double)m->restored);
     sm_setnum(L, "history_bytes", (double)bytes);
     sm_setnum(L, "history_bytes_per_container", (double)stats_history_layout_bytes(&m->layout));
     sm_setnum(L, "interval", m->interval);
@@ -853,7 +916,7 @@ static int sm_l_new(lua_State *L)
     sh_layout lay;
     if (stats_history_layout(&lay, interval, retention) != 0)
         return luaL_error(L, "stats monitor: interval must be 0.1..3600 s and retention interval..400 days");
-    sm_monitor *m = lua_newuserdatauv(L, sizeof *m, 1);
+    sm_monitor *m = lua_newuserdatauv(L, sizeof *m, 2); /* the client; a history store */
     memset(m, 0, sizeof *m);
     m->closed = 1; /* until set up: __gc has nothing to release */
     luaL_setmetatable(L, SM_MT);

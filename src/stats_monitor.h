@@ -23,4 +23,23 @@
  * summary(id, metric, since, until), ids(), stats(), prometheus(), close(). */
 void stats_monitor_register(lua_State *L);
 
+#include "stats_history.h"
+
+typedef struct sm_monitor sm_monitor;
+
+/* The monitor at idx, or a Lua error. */
+sm_monitor *stats_monitor_check(lua_State *L, int idx);
+
+/* Where kept samples also go (history_store.c); called on the loop thread
+ * for every sample that enters the history. NULL fn: nowhere. */
+typedef void (*sm_sink_fn)(void *ud, const char *id, const char *name, const char *image, double t,
+                           const double row[SH_METRICS]);
+void stats_monitor_set_sink(sm_monitor *m, sm_sink_fn fn, void *ud);
+
+/* A sample read back from a store: goes into the history of `id` (a
+ * container not watched now is added, not sampled). Returns -1 when it
+ * can't be kept (out of memory, too many containers). */
+int stats_monitor_restore(sm_monitor *m, const char *id, const char *name, const char *image, double t,
+                          const double row[SH_METRICS]);
+
 #endif

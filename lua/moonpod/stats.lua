@@ -21,9 +21,15 @@ local Monitor = {}
 Monitor.__index = Monitor
 Monitor.__close = function(self) self:close() end
 
---- stats.monitor{ client =, interval = 1.0, history = { retention = 3600, path = nil },
----   queue_size = 1000 } -> monitor. client defaults to moonpod.connect();
---- queue_size bounds the samples waiting for on_sample handlers.
+--- stats.monitor{ client =, interval = 1.0, history = { retention = 3600, path = nil,
+---   flush_interval = 5, max_pending = 100000 }, queue_size = 1000 } -> monitor.
+--- client defaults to moonpod.connect(); queue_size bounds the samples
+--- waiting for on_sample handlers. With history.path, samples also go to
+--- that SQLite database (WAL mode, written every flush_interval seconds on
+--- the thread pool, rows older than retention deleted) and the history it
+--- holds is read back first. A database that can't be used (corrupt,
+--- locked, not writable) is reported in mon.store_error and in the log; the
+--- monitor then keeps its history in memory only.
 function M.monitor(config)
   config = config or {}
   assert(type(config) == "table", "stats.monitor: config must be a table")
@@ -42,7 +48,20 @@ function M.monitor(config)
     handlers = {}, explicit = {}, handler_errors = 0, started_at = core.monotonic(),
   }, Monitor)
   if history.path then
-    self.store = require("moonpod.history_store").open(self, history.path)
+    local store, err = core.history_store(history.path, {
+      retention = self.retention, flush_interval = history.flush_interval, max_pending = history.max_pending,
+    })
+    if store then
+      local n, lerr = store:load(self.core)
+      self.restored = n or 0
+      err = lerr
+      store:attach(self.core)
+      self.store = store
+    end
+    if err then
+      self.store_error = err
+      core.log.warn("stats monitor: %s; history is kept in memory only", err)
+    end
   end
   return self
 end
@@ -185,6 +204,7 @@ function Monitor:stats()
   if self.store then
     for k, v in pairs(self.store:stats()) do s["store_" .. k] = v end
   end
+  s.store_error = self.store_error
   return s
 end
 
@@ -213,6 +233,8 @@ function Monitor:metrics_text()
     gauge("moonpod_stats_containers", "Containers with history in the monitor.", s.containers),
     gauge("moonpod_stats_history_bytes", "Memory held by the monitor's history.", s.history_bytes),
     gauge("moonpod_lua_memory_bytes", "Memory used by Lua.", math.floor(collectgarbage("count") * 1024)),
+    counter("moonpod_history_store_written_total", "Samples written to the history store.", s.store_written or 0),
+    counter("moonpod_history_store_dropped_total", "Samples the history store could not write.", s.store_dropped or 0),
   }
   return self.core:prometheus() .. core.metrics_text(own)
 end
@@ -239,7 +261,12 @@ function Monitor:close()
   if self.listener then self.listener:stop() end
   if self.reader and self.reader ~= core.current_task() then self.reader:cancel() end
   for _, s in ipairs(self.servers or {}) do s:close() end
-  if self.store then self.store:close() end
+  if self.store then
+    -- what is pending reaches the database before close returns, when
+    -- close may wait (it can't from a finalizer)
+    if coroutine.isyieldable() then pcall(self.store.flush, self.store) end
+    self.store:close()
+  end
   self.core:close()
 end
 

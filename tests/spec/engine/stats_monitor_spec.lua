@@ -234,4 +234,81 @@ scrape_configs:
       assert.is_true(tonumber(series.value[2]) > 0)
     end)
   end)
+
+  describe("history on disk", function()
+    local name, dir
+
+    setup(function()
+      name = select(2, start("yes > /dev/null", "disk"))
+      dir = os.getenv("MOONPOD_TEST_TMP") .. "/" .. engine.unique("store")
+      assert.are.equal(0, moonpod.run({ "mkdir", "-p", dir }).status)
+    end)
+
+    teardown(function()
+      if dir then moonpod.run { "rm", "-rf", dir } end
+    end)
+
+    it("survives a restart of the monitor", function()
+      local path = dir .. "/history.db"
+      local first = stats.monitor { client = client, interval = 1, history = { path = path, flush_interval = 0.5 } }
+      assert.is_nil(first.store_error)
+      first:watch(name)
+      assert.is_true(engine.wait_for(function() return #first:history(name) >= 3 end, 15))
+      local before = first:history(name)
+      local summary = first:summary(name, "cpu_percent", 3600)
+      first:close()
+      assert.are.equal(#before, first:stats().store_written, "every kept sample written")
+
+      local second = stats.monitor { client = client, interval = 1, history = { path = path } }
+      assert.is_nil(second.store_error)
+      assert.are.equal(#before, second.restored)
+      local id = client:get_container(name).id
+      assert.is_false(second:ids()[id], "known again, not sampled until watched")
+      local after = second:history(id)
+      assert.are.equal(#before, #after)
+      for i, p in ipairs(before) do
+        assert.are.equal(p.timestamp, after[i].timestamp)
+        assert.is_true(math.abs(p.cpu_percent - after[i].cpu_percent) < 1e-3)
+        assert.are.equal(p.memory_usage_bytes, after[i].memory_usage_bytes)
+      end
+      local again = second:summary(id, "cpu_percent", 3600)
+      assert.are.equal(summary.count, again.count)
+      assert.is_true(math.abs(summary.avg - again.avg) < 1e-3)
+      -- the name came back with the samples: /metrics labels need it
+      second:watch(name)
+      assert.is_true(engine.wait_for(function() return #second:history(id) > #before end, 15), "sampling goes on")
+      assert.matches('name="' .. name:gsub("%-", "%%-") .. '"', second:metrics_text())
+      second:close()
+    end)
+
+    it("reports a corrupt database clearly and keeps the history in memory", function()
+      local path = dir .. "/corrupt.db"
+      local f = assert(io.open(path, "wb"))
+      f:write(("this is not an SQLite database\n"):rep(200))
+      f:close()
+      local m = stats.monitor { client = client, interval = 1, history = { path = path } }
+      assert.matches("corrupt%.db: .*file is not a database", m.store_error)
+      assert.matches("not a database", m:stats().store_error)
+      m:watch(name)
+      assert.is_true(engine.wait_for(function() return #m:history(name) >= 2 end, 15), "samples in memory")
+      m:close()
+    end)
+
+    it("reports a locked database clearly and keeps the history in memory", function()
+      local path = dir .. "/locked.db"
+      assert.are.equal(0, moonpod.run({ "sqlite3", path, "CREATE TABLE other(x)" }).status)
+      -- another process holds an exclusive lock for a while
+      local holder = moonpod.spawn(moonpod.run, { "sqlite3", "-cmd", "BEGIN EXCLUSIVE; INSERT INTO other VALUES(1);", path,
+        ".system sleep 20" }, { timeout = 30 })
+      assert.is_true(engine.wait_for(function()
+        return moonpod.run({ "sqlite3", path, "SELECT count(*) FROM other" }).status ~= 0
+      end, 10), "the lock is held")
+      local m = stats.monitor { client = client, interval = 1, history = { path = path } }
+      holder:cancel()
+      assert.matches("locked%.db: .*database is locked", m.store_error)
+      m:watch(name)
+      assert.is_true(engine.wait_for(function() return #m:history(name) >= 2 end, 15), "samples in memory")
+      m:close()
+    end)
+  end)
 end)
