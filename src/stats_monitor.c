@@ -801,10 +801,13 @@ static int sm_l_stats(lua_State *L)
 {
     sm_monitor *m = luaL_checkudata(L, 1, SM_MT);
     size_t bytes = 0, active = 0, streams = m->pod_eop ? 1 : 0;
+    uint64_t framing = m->pod_fj.garbage + m->pod_fj.overflows;
     for (size_t i = 0; i < m->n; i++) {
-        bytes += stats_history_bytes(m->entries[i]->hist) + sizeof *m->entries[i];
-        active += m->entries[i]->active;
-        streams += m->entries[i]->eop != NULL;
+        const sm_entry *en = m->entries[i];
+        bytes += stats_history_bytes(en->hist) + sizeof *en;
+        active += en->active;
+        streams += en->eop != NULL;
+        framing += en->fj.garbage + en->fj.overflows;
     }
     lua_createtable(L, 0, 14);
     sm_setnum(L, "containers", (double)m->n);
@@ -815,7 +818,7 @@ static int sm_l_stats(lua_State *L)
     sm_setnum(L, "samples_delivered", (double)m->delivered);
     sm_setnum(L, "samples_dropped", (double)m->dropped);
     sm_setnum(L, "samples_queued", (double)m->count);
-    sm_setnum(L, "decode_errors", (double)(m->decode_errors + m->pod_fj.garbage + m->pod_fj.overflows));
+    sm_setnum(L, "decode_errors", (double)(m->decode_errors + framing));
     sm_setnum(L, "stream_errors", (double)m->stream_errors);
     sm_setnum(L, "reconnects", (double)m->reconnects);
     sm_setnum(L, "unknown_samples", (double)m->unknown);
