@@ -46,7 +46,7 @@ typedef struct sm_entry {
     stats_history *hist;
     int has_last;
     sm_values last;
-    double last_kept;        /* when a sample last went into the history */
+    double next_due;         /* when the next sample is due for the history */
     /* Docker: the container's own stream */
     engine_op *eop;
     engine_reply end;
@@ -184,10 +184,14 @@ static void sm_take(sm_entry *en, const sm_values *v)
         return;
     en->last = *v;
     en->has_last = 1;
-    /* engines stream every second whatever the interval: keep one per interval */
-    if (en->last_kept > 0 && v->t - en->last_kept < m->interval * 0.9)
+    /* engines stream about every second whatever the interval: keep one
+     * per interval, on a schedule, so that jitter in the engine's
+     * timestamps neither drops samples nor lets the spacing drift */
+    double tol = fmin(0.3, m->interval * 0.3);
+    if (en->next_due > 0 && v->t + tol < en->next_due)
         return;
-    en->last_kept = v->t;
+    en->next_due = v->t - en->next_due > m->interval || en->next_due <= 0 ? v->t + m->interval
+                                                                          : en->next_due + m->interval;
     double row[SH_METRICS] = {
         [SH_CPU] = v->cpu, [SH_MEM] = v->mem, [SH_MEM_PCT] = v->mem_pct, [SH_NET_RX] = v->rx,
         [SH_NET_TX] = v->tx, [SH_BLK_READ] = v->rd, [SH_BLK_WRITE] = v->wr, [SH_PIDS] = v->pids,

@@ -63,6 +63,26 @@ describe("stats monitor against a faulty engine", function()
       mon:metrics_text())
   end)
 
+  it("keeps one sample per interval when the engine sends one a second", function()
+    local body = {}
+    for i = 1, 5 do body[#body + 1] = sample(i) end
+    local inspect = moonpod.json.encode { Id = ID, Name = "/fake-1", State = { Status = "running" }, Config = {} }
+    local sock
+    sock, runner = fake.start {
+      "/v1.41/containers/" .. ID .. "/stats=chunks:" .. fake.file("stats.json", table.concat(body, "\n") .. "\n"),
+      "/v1.41/containers/" .. ID .. "/json=json:" .. inspect,
+      "/v1.41/events=chunks:" .. fake.file("events.json", ""),
+    }
+    mon = stats.monitor { client = moonpod.connect { socket_path = sock }, interval = 2 }
+    mon:watch(ID)
+    local deadline = moonpod.monotonic() + 10
+    while mon:stats().samples_received < 5 and moonpod.monotonic() < deadline do moonpod.sleep(0.05) end
+    local h = mon:history(ID, { since = 0 })
+    local times = {}
+    for _, p in ipairs(h) do times[#times + 1] = p.timestamp % 60 end
+    assert.are.same({ 20, 22, 24 }, times) -- samples at :21 :23 :25, in 2 s slots
+  end)
+
   it("refuses bad configuration with a clear error", function()
     local sock
     sock, runner = fake.start {}
