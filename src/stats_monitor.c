@@ -42,17 +42,16 @@ typedef struct sm_entry {
     char *name, *image;
     double started_at;
     int active;              /* sampled now (else only its history is kept) */
-    int fresh;               /* Podman: the first sample of a stream measures since the start */
     stats_history *hist;
     int has_last;
     sm_values last;
     double next_due;         /* when the next sample is due for the history */
+    model_cpu_sample prev;   /* the CPU counter of its previous sample */
+    int has_prev;
     /* Docker: the container's own stream */
     engine_op *eop;
     engine_reply end;
     frame_json fj;
-    model_cpu_sample prev;
-    int has_prev;
     uv_timer_t *retry;
 } sm_entry;
 
@@ -229,12 +228,22 @@ static int sm_pod_value(void *ud, int fd, const char *p, size_t n)
             m->unknown++;
             continue;
         }
-        if (en->fresh) {
-            en->fresh = 0; /* its CPU is the average since the container started */
-            continue;
+        /* libpod's CPU is Δcpu/Δwall × 100 since its own previous sample,
+         * and since the container started on the first sample of a
+         * stream: measured here over the same two counters instead, from
+         * this container's previous sample, so that a stream reopened for
+         * a change in the set (often, on a busy engine) loses nothing */
+        model_cpu_sample now = {.total_ns = mv.cpu_total_ns, .at = mv.timestamp};
+        double cpu = -1;
+        if (en->has_prev && now.at > en->prev.at && now.total_ns >= en->prev.total_ns)
+            cpu = (now.total_ns - en->prev.total_ns) / ((now.at - en->prev.at) * 1e9) * 100.0;
+        if (now.at > 0 && (!en->has_prev || now.at > en->prev.at)) {
+            en->prev = now;
+            en->has_prev = 1;
         }
         sm_values v;
         sm_values_of(&mv, &v);
+        v.cpu = cpu;
         sm_take(en, &v);
     }
     cJSON_Delete(doc);
@@ -278,7 +287,6 @@ static void sm_pod_open(sm_monitor *m)
             continue;
         buf_puts(&path, "&containers=");
         buf_add_urlenc(&path, m->entries[i]->id);
-        m->entries[i]->fresh = 1;
         any = 1;
     }
     if (!any || !buf_str(&path)) {
@@ -413,6 +421,7 @@ static void sm_deactivate(sm_monitor *m, sm_entry *en)
     if (!en->active)
         return;
     en->active = 0;
+    en->has_prev = 0; /* a restarted container's counters start again */
     if (m->e->runtime == RUNTIME_PODMAN)
         sm_pod_schedule(m, 0);
     else

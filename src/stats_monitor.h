@@ -5,7 +5,9 @@
  * each container has its own stream, all on the one loop. Each sample is
  * read once from the engine's JSON into numbers (model_stats_read: the one
  * cpu_percent formula, memory without page cache, I/O summed over
- * interfaces and devices), kept as the container's latest sample and in
+ * interfaces and devices; on Podman CPU is measured between the
+ * container's own consecutive samples, from the same two counters libpod
+ * uses, so a reopened stream loses nothing), kept as the latest sample and in
  * its tiered history (stats_history.h), and queued for Lua only while
  * somebody asked for samples (a bounded queue that drops the oldest and
  * counts it). A stream that ends is reopened after the interval, counted.

@@ -16,6 +16,27 @@ local function bytes(text)
   return tonumber(n) * UNITS[unit]
 end
 
+-- The engine's CLI streaming CPU% of one container for `seconds`: the mean
+-- of its readings but the first (Podman's first is the mean since the
+-- container started, Docker's may lack a previous reading), and the wall
+-- clock window those readings cover.
+local function cli_cpu_window(name, seconds)
+  local argv = { "timeout", "-s", "INT", tostring(seconds) }
+  for _, a in ipairs(engine.cli_argv()) do argv[#argv + 1] = a end
+  for _, a in ipairs { "stats", "--format", "{{.CPUPerc}}" } do argv[#argv + 1] = a end
+  if engine.name == "podman" then argv[#argv + 1] = "--interval"; argv[#argv + 1] = "1" end
+  argv[#argv + 1] = name
+  local t0 = moonpod.now()
+  local r = moonpod.run(argv, { timeout = seconds + 30, env = { CONTAINER_HOST = false, DOCKER_HOST = false } })
+  local t1 = moonpod.now()
+  local values = {}
+  for v in r.stdout:gmatch("([%d.]+)%%") do values[#values + 1] = tonumber(v) end
+  assert(#values >= 2, "too few readings from the CLI: " .. r.stdout .. r.stderr)
+  local sum = 0
+  for i = 2, #values do sum = sum + values[i] end
+  return sum / (#values - 1), t0 + 1.5, t1
+end
+
 local function cli_stats(name)
   local out = engine.cli("stats", "--no-stream", "--format", "{{.CPUPerc}}|{{.MemUsage}}|{{.BlockIO}}", name)
   local cpu, mem, blk = out:match("([%d.]+)%%|([^/|]+)/[^|]*|(.*)$")
@@ -73,14 +94,17 @@ describe("stats monitor on " .. engine.name, function()
     end)
 
     it("agrees with the engine's CLI within 10 points: CPU, memory, block I/O", function()
+      -- over the same few seconds: the load on a shared machine moves
       local theirs, ours
-      for _ = 1, 3 do -- the load on a shared machine moves between the two readings
-        theirs = cli_stats(burner)
-        ours = mon:summary(burner, "cpu_percent", 3).avg
-        if math.abs(theirs.cpu - ours) <= 10 then break end
+      for _ = 1, 3 do
+        local since, upto
+        theirs, since, upto = cli_cpu_window(burner, 5)
+        ours = mon.core:summary(client:get_container(burner).id, "cpu_percent", since, upto).avg
+        if ours and math.abs(theirs - ours) <= 10 then break end
       end
-      assert.is_true(math.abs(theirs.cpu - ours) <= 10, ("engine says %.1f%%, moonpod %.1f%%"):format(theirs.cpu, ours))
-      assert.is_true(ours > 10, "`yes` burns CPU: " .. ours)
+      assert.is_number(ours)
+      assert.is_true(math.abs(theirs - ours) <= 10, ("engine says %.1f%%, moonpod %.1f%%"):format(theirs, ours))
+      assert.is_true(ours > 5, "`yes` burns CPU: " .. ours)
 
       local m = cli_stats(holder)
       local mine = mon:latest(holder).memory_usage_bytes
@@ -223,7 +247,10 @@ scrape_configs:
         local r = moonpod.run { "curl", "-s", "--get", "--data-urlencode", "query=" .. query,
           "http://127.0.0.1:" .. prom_port .. "/api/v1/query" }
         if r.status ~= 0 or r.stdout == "" then return false end
-        answer = moonpod.json.decode(r.stdout)
+        -- while it starts, Prometheus answers in plain text
+        local ok, decoded = pcall(moonpod.json.decode, r.stdout)
+        if not ok or type(decoded) ~= "table" then return false end
+        answer = decoded
         return answer.status == "success" and #answer.data.result > 0
       end, 30)
       assert.is_true(found, "Prometheus has the series: " .. moonpod.json.encode(answer or {}))
