@@ -30,11 +30,20 @@ describe("stats examples on " .. engine.name, function()
   end)
 
   it("metrics_collector collects at start and summarises the run at the end", function()
-    local run = moonpod.spawn(moonpod.run, { BIN, "scripts/examples/metrics_collector.lua", "9" }, { timeout = 60 })
+    local probe = moonpod.http_server {} -- a free port for the script's /metrics
+    local port = probe:port()
+    probe:close()
+    local run = moonpod.spawn(moonpod.run, { BIN, "scripts/examples/metrics_collector.lua", "12", tostring(port) },
+      { timeout = 60 })
     moonpod.sleep(1.5)
     local name = burner("coll")
-    moonpod.sleep(4)
+    -- stopped once the script has sampled it (a busy engine can take seconds)
+    local sampled = engine.wait_for(function()
+      local r = moonpod.run { "curl", "-s", "http://127.0.0.1:" .. port .. "/metrics" }
+      return r.stdout:find('name="' .. name .. '"', 1, true) ~= nil
+    end, 9)
     engine.cli("kill", name)
+    assert.is_true(sampled, "the script's /metrics shows the container")
     local r = run:join()
     assert.are.equal(0, r.status, r.stderr)
     assert.matches("metrics on http://127%.0%.0%.1:%d+/metrics", r.stdout)
