@@ -18,8 +18,9 @@ end
 
 -- The engine's CLI streaming CPU% of one container for `seconds`: the mean
 -- of its readings but the first (Podman's first is the mean since the
--- container started, Docker's may lack a previous reading), and the wall
--- clock window those readings cover.
+-- container started, Docker's is a placeholder while it primes), and the
+-- wall clock window those readings cover. The docker CLI redraws a
+-- reading several times until the next comes: repeats are one reading.
 local function cli_cpu_window(name, seconds)
   local argv = { "timeout", "-s", "INT", tostring(seconds) }
   for _, a in ipairs(engine.cli_argv()) do argv[#argv + 1] = a end
@@ -30,7 +31,10 @@ local function cli_cpu_window(name, seconds)
   local r = moonpod.run(argv, { timeout = seconds + 30, env = { CONTAINER_HOST = false, DOCKER_HOST = false } })
   local t1 = moonpod.now()
   local values = {}
-  for v in r.stdout:gmatch("([%d.]+)%%") do values[#values + 1] = tonumber(v) end
+  for v in r.stdout:gmatch("([%d.]+)%%") do
+    v = tonumber(v)
+    if v ~= values[#values] then values[#values + 1] = v end
+  end
   assert(#values >= 2, "too few readings from the CLI: " .. r.stdout .. r.stderr)
   local sum = 0
   for i = 2, #values do sum = sum + values[i] end
@@ -317,7 +321,7 @@ scrape_configs:
       assert.matches("corrupt%.db: .*file is not a database", m.store_error)
       assert.matches("not a database", m:stats().store_error)
       m:watch(name)
-      assert.is_true(engine.wait_for(function() return #m:history(name) >= 2 end, 15), "samples in memory")
+      assert.is_true(engine.wait_for(function() return #m:history(name) >= 1 end, 15), "samples in memory")
       m:close()
     end)
 
@@ -334,7 +338,7 @@ scrape_configs:
       holder:cancel()
       assert.matches("locked%.db: .*database is locked", m.store_error)
       m:watch(name)
-      assert.is_true(engine.wait_for(function() return #m:history(name) >= 2 end, 15), "samples in memory")
+      assert.is_true(engine.wait_for(function() return #m:history(name) >= 1 end, 15), "samples in memory")
       m:close()
     end)
   end)
