@@ -54,9 +54,13 @@ function M.monitor(config)
     if store then
       local n, lerr = store:load(self.core)
       self.restored = n or 0
-      err = lerr
-      store:attach(self.core)
-      self.store = store
+      if n then
+        store:attach(self.core)
+        self.store = store
+      else
+        err = lerr -- a store it can't read is not one to write to either
+        store:close()
+      end
     end
     if err then
       self.store_error = err
