@@ -11,10 +11,14 @@
 #include "error.h"
 #include "event_source.h"
 #include "http.h"
+#include "history_store.h"
+#include "http_server.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "models.h"
 #include "process.h"
+#include "stats_monitor.h"
 #include "stream.h"
 #include "loop.h"
 #include "task.h"
@@ -57,6 +61,10 @@ int moonpod_open_core(lua_State *L)
     error_register(L);
     process_register(L);
     event_source_register(L);
+    stats_monitor_register(L);
+    metrics_register(L);
+    http_server_register(L);
+    history_store_register(L);
     lua_pushcfunction(L, moonpod_l_exit);
     lua_setfield(L, -2, "exit");
     json_open(L);

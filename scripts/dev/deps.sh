@@ -15,6 +15,8 @@ readonly PACKAGES=(
     podman runc crun catatonit busybox-static docker.io
     # remote transports in front of them (scripts/dev/transports.sh)
     openssl openssh-client openssh-server nginx
+    # stats monitor: its history store (the sqlite3 CLI holds a lock in a test), Prometheus to check /metrics
+    libsqlite3-dev sqlite3 prometheus
     # benchmarks and peers
     hyperfine python3-docker
 )
