@@ -493,7 +493,7 @@ unavailable_reason() {
 stats_cmd() {
     case "$1" in
         floor) CMD=("$FLOOR_STATS" "$STATS_SOCK" "$STATS_LIST_PATH" "$STATS_MODE" "$STATS_PATH") ;;
-        floor-each) CMD=("$FLOOR_STATS" "$STATS_SOCK" "$STATS_LIST_PATH" each "$STATS_PATH&containers={id}") ;;
+        floor-each) CMD=("$FLOOR_STATS" "$STATS_SOCK" "$STATS_LIST_PATH" each "$STATS_EACH_PATH&containers={id}") ;;
         moonpod) CMD=("$MOONPOD" "$BENCH_DIR/stats.lua" "$STATS_SOCK" "$BENCH_LABEL") ;;
         # One process for all of them, given the ids (its list is argv).
         docker-cli) CMD=("$DOCKER_CLI" --host "unix://$STATS_SOCK" stats --no-stream "${STATS_IDS[@]}") ;;
@@ -537,8 +537,8 @@ stats_once() {
 
 # The requests moonpod makes for get_container_stats (and the list before),
 # read from its debug log, so the floor asks the same: on Docker one request
-# per container (the id becomes {id}), on Podman the same libpod endpoint
-# with every container in one request.
+# per container (the id becomes {id}), on Podman moonpod's one request
+# naming every container.
 stats_paths() {
     local engine="$1" log_file="$2" one
     STATS_LIST_PATH="$(grep -o 'GET http://[^/ ]*/[^ ]*containers/json[^ ]*' "$log_file" | head -n1 | sed 's|^GET http://[^/]*||')"
@@ -549,9 +549,12 @@ stats_paths() {
         STATS_PATH="$(printf '%s\n' "$one" | sed -E 's|/containers/[0-9a-f]{64}/|/containers/{id}/|')"
         [[ "$STATS_PATH" == *"{id}"* ]] || return 1
     else
+        # moonpod batches the calls of one loop turn into one request naming
+        # every container: the floor makes that very request
         STATS_MODE=all
-        STATS_PATH="$(printf '%s\n' "$one" | sed -E 's/&containers=[^&]*//')"
-        [[ "$STATS_PATH" == *stats?* ]] || return 1
+        STATS_PATH="$one"
+        STATS_EACH_PATH="$(printf '%s\n' "$one" | sed -E 's/&containers=[^&]*//g')"
+        [[ "$STATS_PATH" == *stats?*containers=* ]] || return 1
     fi
 }
 
