@@ -38,9 +38,18 @@ end
 -- Listeners and timers made by the policy are remembered, so that a drain
 -- stops them; a listener's handler errors are logged with the policy's
 -- name and counted.
-local function track()
+local function track(name)
   core.exit = no_exit
   os.exit = no_exit
+  -- what the policy logs says which policy it is
+  local prefix = ("policy '%s': "):format(name)
+  for _, level in ipairs { "debug", "info", "warn", "error" } do
+    local log = core.log[level]
+    core.log[level] = function(fmt, ...)
+      if select("#", ...) == 0 then return log(prefix .. tostring(fmt)) end
+      return log(prefix .. string.format(fmt, ...))
+    end
+  end
   local every = core.every
   core.every = function(seconds, fn)
     local t = every(seconds, fn)
@@ -88,7 +97,7 @@ end
 
 --- policy.run(chunk, name): runs the policy file's chunk and wires what it returns.
 function M.run(chunk, name)
-  track()
+  track(name)
   local t = chunk(name)
   if type(t) == "table" then
     wire(t)

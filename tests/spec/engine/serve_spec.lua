@@ -105,8 +105,24 @@ describe("moonpod serve on " .. engine.name, function()
 local keep = {}
 return { on_event = function(ev) while true do keep[#keep + 1] = ("x"):rep(1 << 20) .. #keep end end }
 ]])
-    local h = start(dir, { "--memory-limit", "16", "--time-limit", "0.5", dir })
-    assert.is_true(h.logged("serve: ready: 4 of 4 policies running"), read(h.log))
+    -- waits in its handler (a slow webhook, say): holds up no one else
+    write(dir .. "/slow.lua", [[
+local moonpod = require "moonpod"
+return { on_event = function(ev) moonpod.sleep(60) end }
+]])
+    -- top-level code with its own events.listener, reading the shared stream
+    write(dir .. "/toplevel.lua", ([[
+local events = require "moonpod.events"
+local l = events.listener { event_types = { "start" } }
+l:add_event_handler(function(ev)
+  local f = assert(io.open(%q, "a"))
+  f:write("top ", ev.action, " ", ev.container_name, " shared=", tostring(l.source:stats().shared), "\n")
+  f:close()
+end)
+l:start()
+]]):format(out))
+    local h = start(dir, { "--memory-limit", "16", "--time-limit", "0.5", "--drain-timeout", "0.5", dir })
+    assert.is_true(h.logged("serve: ready: 6 of 6 policies running"), read(h.log))
 
     local first = container("iso1")
     assert.is_true(seen(out, "rec start " .. first), read(out))
@@ -116,6 +132,7 @@ return { on_event = function(ev) while true do keep[#keep + 1] = ("x"):rep(1 << 
     -- after the others were stopped, the recorder still acts
     local second = container("iso2")
     assert.is_true(seen(out, "rec start " .. second), read(out))
+    assert.is_true(seen(out, "top start " .. second .. " shared=true"), read(out))
 
     local r = h.stop()
     assert.are.equal(0, r.status, read(h.log))
@@ -124,6 +141,9 @@ return { on_event = function(ev) while true do keep[#keep + 1] = ("x"):rep(1 << 
     assert.matches("policy 'recorder': running; starts=1 errors=0 timeouts=0 memory_faults=0", log)
     assert.matches("policy 'runaway': failed; starts=1 errors=0 timeouts=1 memory_faults=0", log)
     assert.matches("policy 'hungry': failed; starts=1 errors=0 timeouts=0 memory_faults=1", log)
+    assert.matches("policy 'toplevel': running; starts=1 errors=0 timeouts=0 memory_faults=0", log)
+    -- the slow handler was still waiting: the drain bound ended it
+    assert.matches("1 task still running after the drain timeout of 0.5 s; stopping them", log)
     local errors = tonumber(log:match("policy 'errors': running; starts=1 errors=(%d+)"))
     assert.is_true(errors >= 2, log) -- at least one event of each container
   end)
