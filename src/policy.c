@@ -115,8 +115,12 @@ static void pol_hook(lua_State *L, lua_Debug *ar)
 
 /* ---- lifetime of a state ---- */
 
+static void pol_tell_ready(pol_state *ps);
+
 static void pol_close(pol_state *ps)
 {
+    /* a version replaced before it was set up still counts as settled */
+    pol_tell_ready(ps);
     ps->closing = 1;
     task_cancel_all(ps->L);
     lua_close(ps->L);
@@ -276,6 +280,7 @@ static int pol_failed_start(policy *p, pol_state *ps, char *err, size_t errlen)
 {
     const char *msg = lua_tostring(ps->L, -1);
     snprintf(err, errlen, "%s", msg ? msg : "cannot load");
+    ps->ready_told = 1; /* never started: the caller knows */
     pol_close(ps);
     if (p->cur)
         p->counters.reload_failures++;
