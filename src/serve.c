@@ -383,8 +383,34 @@ static void serve_log_counters(policy *p, void *ud)
             (unsigned long long)c->reloads, (unsigned long long)c->reload_failures);
 }
 
+/* Protected, in the host: what the shared stream saw, for the last log. */
+static int serve_stream_stats_p(lua_State *L)
+{
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "moonpod.serve");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "stats");
+    lua_call(L, 0, 1);
+    if (!lua_istable(L, -1))
+        return 0;
+    const char *keys[] = {"received", "decode_errors", "reconnects"};
+    lua_Integer v[3];
+    for (int i = 0; i < 3; i++) {
+        lua_getfield(L, -1 - i, keys[i]);
+        v[i] = lua_tointeger(L, -1);
+    }
+    log_msg(LOG_INFO, "serve: shared event stream: received=%lld decode_errors=%lld reconnects=%lld", (long long)v[0],
+            (long long)v[1], (long long)v[2]);
+    return 0;
+}
+
 static void serve_teardown(void)
 {
+    if (srv.host) {
+        lua_pushcfunction(srv.host, serve_stream_stats_p);
+        if (lua_pcall(srv.host, 0, 0, 0) != LUA_OK)
+            lua_pop(srv.host, 1);
+    }
     policy_foreach(serve_log_counters, NULL);
     for (int i = 0; i < srv.npols; i++)
         policy_free(srv.pols[i]);

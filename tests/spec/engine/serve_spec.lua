@@ -174,12 +174,16 @@ l:start()
     assert.are.equal(0, h.stop().status)
     local lines = {}
     for line in read(h.log):gmatch("[^\n]+") do lines[#lines + 1] = moonpod.json.decode(line) end
-    local opened, last = 0, nil
+    local opened, stream, last = 0, nil, nil
     for _, l in ipairs(lines) do
       if l.msg:find("one event stream from", 1, true) then opened = opened + 1 end
+      stream = l.msg:match("^serve: shared event stream: (.*)") or stream
       last = l.msg
     end
-    assert.are.equal(1, opened) -- the stream was opened once, reloads or not
+    -- the stream was opened once and never had to reconnect, reloads or not
+    assert.are.equal(1, opened)
+    assert.matches("reconnects=0$", stream)
+    assert.is_true(tonumber(stream:match("received=(%d+)")) >= 9) -- create, start, die... of 3 containers
     assert.matches("policy 'rec': running; starts=2 errors=0 timeouts=0 memory_faults=0 reloads=1 reload_failures=1", last)
   end)
 
