@@ -102,9 +102,24 @@ typedef struct evsrc {
     struct evsrc *upstream;
     struct evsrc *subs, *sub_next;
     struct evsrc *shared_next;
+    lua_State *owner;            /* main thread of the state the source lives in */
 } evsrc;
 
 static evsrc *evsrc_shared_list; /* every shared stream of the process */
+static event_source_drop_fn evsrc_drop_fn;
+
+void event_source_on_drop(event_source_drop_fn fn)
+{
+    evsrc_drop_fn = fn;
+}
+
+/* A subscriber lost an event: its state's owner hears of it. */
+static void evsrc_dropped(evsrc *s)
+{
+    s->dropped++;
+    if (s->upstream && evsrc_drop_fn)
+        evsrc_drop_fn(s->owner);
+}
 
 static void evsrc_connect(evsrc *s);
 
@@ -152,7 +167,7 @@ static void evsrc_push(evsrc *s, evsrc_item *it)
             if (!s->head)
                 s->tail = NULL;
             s->count--;
-            s->dropped++;
+            evsrc_dropped(s);
             free(old);
         }
     }
@@ -288,7 +303,7 @@ static void evsrc_offer(evsrc *s, const char *p, size_t n, const ev_scan *scan, 
     }
     evsrc_item *it = evsrc_item_new(ITEM_EVENT, p, n, scan);
     if (!it) {
-        s->dropped++;
+        evsrc_dropped(s);
         return;
     }
     it->matched = matched;
@@ -798,6 +813,7 @@ static int evsrc_l_new(lua_State *L)
     lua_pop(L, 1);
     evsrc *up = own_since ? NULL : evsrc_find_shared(c);
     if (up) {
+        s->owner = task_main_thread(L);
         s->upstream = up;
         s->sub_next = up->subs;
         up->subs = s;

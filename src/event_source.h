@@ -30,4 +30,10 @@
  * registry), flagged as not matching. */
 void event_source_register(lua_State *L);
 
+/* Called with the main thread of a subscriber's state each time that
+ * subscriber drops an event because its queue is full (moonpod serve
+ * counts and reports it against the policy). */
+typedef void (*event_source_drop_fn)(lua_State *L);
+void event_source_on_drop(event_source_drop_fn fn);
+
 #endif

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <uv.h>
 
+#include "event_source.h"
 #include "log.h"
 #include "loop.h"
 #include "moonpod.h"
@@ -181,6 +182,23 @@ static int pol_report(lua_State *L, const char *name, const char *text)
     snprintf(who, sizeof who, "policy '%s' (%s)", ps->p->name, name);
     log_error_text(who, text);
     return 1;
+}
+
+/* A listener of the policy fell behind the shared stream: counted, and
+ * logged at the 1st, 10th, 100th ... drop so that a stuck policy does not
+ * flood the log. */
+static void pol_on_drop(lua_State *L)
+{
+    pol_state *ps = pol_of(L);
+    if (!ps || ps->closing)
+        return;
+    uint64_t n = ++ps->p->counters.events_dropped;
+    uint64_t mark = 1;
+    while (mark * 10 <= n)
+        mark *= 10;
+    if (n == mark)
+        log_msg(LOG_WARN, "policy '%s' falls behind: %llu event%s dropped so far (its listener's buffer is full)",
+                ps->p->name, (unsigned long long)n, n == 1 ? "" : "s");
 }
 
 static int pol_main_exit(task *t, task_status st, void *ud)
@@ -366,6 +384,7 @@ policy *policy_new(const char *path, const policy_limits *lim, policy_ready_fn o
     p->next = pol_all;
     pol_all = p;
     task_set_reporter(pol_report);
+    event_source_on_drop(pol_on_drop);
     return p;
 }
 

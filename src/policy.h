@@ -30,6 +30,7 @@ typedef struct policy_counters {
     uint64_t memory_faults;   /* stopped: the memory cap was reached */
     uint64_t reloads;         /* a changed file replaced the running version */
     uint64_t reload_failures; /* a changed file did not load: the old one runs on */
+    uint64_t events_dropped;  /* its listeners' queues were full: the oldest went */
 } policy_counters;
 
 typedef enum { POLICY_IDLE, POLICY_RUNNING, POLICY_STOPPED, POLICY_FAILED } policy_status;

@@ -377,10 +377,11 @@ static void serve_log_counters(policy *p, void *ud)
     const policy_counters *c = policy_get_counters(p);
     log_msg(LOG_INFO,
             "policy '%s': %s; starts=%llu errors=%llu timeouts=%llu memory_faults=%llu reloads=%llu "
-            "reload_failures=%llu",
+            "reload_failures=%llu events_dropped=%llu",
             policy_name(p), policy_status_name(policy_get_status(p)), (unsigned long long)c->starts,
             (unsigned long long)c->errors, (unsigned long long)c->timeouts, (unsigned long long)c->memory_faults,
-            (unsigned long long)c->reloads, (unsigned long long)c->reload_failures);
+            (unsigned long long)c->reloads, (unsigned long long)c->reload_failures,
+            (unsigned long long)c->events_dropped);
 }
 
 /* Protected, in the host: what the shared stream saw, for the last log. */

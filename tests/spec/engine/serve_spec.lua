@@ -105,10 +105,14 @@ describe("moonpod serve on " .. engine.name, function()
 local keep = {}
 return { on_event = function(ev) while true do keep[#keep + 1] = ("x"):rep(1 << 20) .. #keep end end }
 ]])
-    -- waits in its handler (a slow webhook, say): holds up no one else
+    -- waits in its handler (a slow webhook, say), with room for one more
+    -- event: loses its own events and holds up no one else
     write(dir .. "/slow.lua", [[
 local moonpod = require "moonpod"
-return { on_event = function(ev) moonpod.sleep(60) end }
+local events = require "moonpod.events"
+local l = events.listener { event_buffer_size = 1 }
+l:add_event_handler(function(ev) moonpod.sleep(60) end)
+l:start()
 ]])
     -- top-level code with its own events.listener, reading the shared stream
     write(dir .. "/toplevel.lua", ([[
@@ -142,6 +146,9 @@ l:start()
     assert.matches("policy 'runaway': failed; starts=1 errors=0 timeouts=1 memory_faults=0", log)
     assert.matches("policy 'hungry': failed; starts=1 errors=0 timeouts=0 memory_faults=1", log)
     assert.matches("policy 'toplevel': running; starts=1 errors=0 timeouts=0 memory_faults=0", log)
+    assert.matches("policy 'slow' falls behind: 1 event dropped so far", log)
+    local dropped = tonumber(log:match("policy 'slow': running;[^\n]* events_dropped=(%d+)"))
+    assert.is_true(dropped >= 1, log)
     -- the slow handler was still waiting: the drain bound ended it
     assert.matches("1 task still running after the drain timeout of 0.5 s; stopping them", log)
     local errors = tonumber(log:match("policy 'errors': running; starts=1 errors=(%d+)"))
