@@ -94,13 +94,19 @@ static int moonpod_init_state(lua_State *L)
 
 lua_State *moonpod_new_state(void)
 {
-    lua_State *L = luaL_newstate();
+    return moonpod_new_state_with(NULL, NULL);
+}
+
+lua_State *moonpod_new_state_with(lua_Alloc alloc, void *ud)
+{
+    lua_State *L = alloc ? lua_newstate(alloc, ud) : luaL_newstate();
     if (!L)
         return NULL;
     log_configure();
     lua_pushcfunction(L, moonpod_init_state);
     if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
-        fprintf(stderr, "moonpod: cannot initialise: %s\n", lua_tostring(L, -1));
+        const char *msg = lua_tostring(L, -1);
+        log_msg(LOG_ERROR, "moonpod: cannot initialise a Lua state: %s", msg ? msg : "out of memory");
         lua_close(L);
         return NULL;
     }

@@ -10,7 +10,7 @@ readonly PACKAGES=(
     build-essential pkg-config liblua5.4-dev lua5.4 libcurl4-openssl-dev
     libcjson-dev libuv1-dev libedit-dev
     # tests
-    lua-busted valgrind clang tmux procps iproute2 time curl
+    lua-busted valgrind clang tmux procps iproute2 time curl socat
     # engines (see scripts/dev/engines.sh)
     podman runc crun catatonit busybox-static docker.io
     # remote transports in front of them (scripts/dev/transports.sh)
