@@ -7,7 +7,7 @@
 #   make bench      benchmarks side by side with the peers, printing ratios
 #   make demo       run an example against a local engine (starting a private one if none answers)
 
-PKGS      := lua5.4 libcurl libcjson libuv libedit
+PKGS      := lua5.4 libcurl libcjson libuv libedit sqlite3
 PREFIX    ?= /usr/local
 CC        ?= cc
 

@@ -101,7 +101,34 @@ typedef struct evsrc {
     /* counters */
     uint64_t received, delivered, dropped, filtered, health_repeats, replay_skipped, decode_errors, reconnects,
         pauses;
+    /* Sharing (moonpod serve): a shared stream (`is_shared`) reads the
+     * engine once and hands each event to the queues of its subscribers;
+     * a subscriber (`upstream` set) has a filter and a queue of its own and
+     * no connection. Each queue drops its own oldest events when full, so a
+     * subscriber that doesn't read holds up no one else: a shared stream is
+     * never held (its own queue stays empty). */
+    int is_shared;
+    struct evsrc *upstream;
+    struct evsrc *subs, *sub_next;
+    struct evsrc *shared_next;
+    lua_State *owner;            /* main thread of the state the source lives in */
 } evsrc;
+
+static evsrc *evsrc_shared_list; /* every shared stream of the process */
+static event_source_drop_fn evsrc_drop_fn;
+
+void event_source_on_drop(event_source_drop_fn fn)
+{
+    evsrc_drop_fn = fn;
+}
+
+/* A subscriber lost an event: its state's owner hears of it. */
+static void evsrc_dropped(evsrc *s)
+{
+    s->dropped++;
+    if (s->upstream && evsrc_drop_fn)
+        evsrc_drop_fn(s->owner);
+}
 
 static void evsrc_connect(evsrc *s);
 
@@ -143,15 +170,17 @@ static int evsrc_in(char **list, size_t n, const char *s)
 static void evsrc_push(evsrc *s, evsrc_item *it)
 {
     /* Over max_items by at most what one read held (the stream is held
-     * from there); the oldest go only once the hold has lasted too long. */
-    if (it->kind == ITEM_EVENT && s->overflowing) {
+     * from there); the oldest go only once the hold has lasted too long.
+     * A subscriber of a shared stream drops at once: holding the stream for
+     * it would hold every other subscriber too. */
+    if (it->kind == ITEM_EVENT && (s->overflowing || s->upstream)) {
         while (s->count >= s->max_items && s->head && s->head->kind == ITEM_EVENT) {
             evsrc_item *old = s->head;
             s->head = old->next;
             if (!s->head)
                 s->tail = NULL;
             s->count--;
-            s->dropped++;
+            evsrc_dropped(s);
             free(old);
         }
     }
@@ -190,6 +219,14 @@ static evsrc_item *evsrc_item_new(int kind, const char *text, size_t len, const 
 
 static void evsrc_control(evsrc *s, int kind, const char *text)
 {
+    if (s->is_shared) {
+        for (evsrc *sub = s->subs; sub; sub = sub->sub_next) {
+            if (kind == ITEM_FAILED)
+                sub->failed = 1;
+            evsrc_control(sub, kind, text);
+        }
+        return;
+    }
     evsrc_item *it = evsrc_item_new(kind, text, strlen(text), NULL);
     if (it)
         evsrc_push(s, it);
@@ -269,6 +306,23 @@ static void evsrc_remember(evsrc *s, int64_t t, uint64_t key)
         s->last_nano = t;
 }
 
+/* Filters an event read once and queues a copy of it for s. */
+static void evsrc_offer(evsrc *s, const char *p, size_t n, const ev_scan *scan, const event_view *v)
+{
+    int matched = evsrc_matches(s, v);
+    if (!matched && !(s->deliver_all && strcmp(v->type, "container") == 0)) {
+        s->filtered++;
+        return;
+    }
+    evsrc_item *it = evsrc_item_new(ITEM_EVENT, p, n, scan);
+    if (!it) {
+        evsrc_dropped(s);
+        return;
+    }
+    it->matched = matched;
+    evsrc_push(s, it);
+}
+
 static int evsrc_on_value(void *ud, int fd, const char *p, size_t n)
 {
     evsrc *s = ud;
@@ -292,18 +346,12 @@ static int evsrc_on_value(void *ud, int fd, const char *p, size_t n)
         s->health_repeats++;
         return 0;
     }
-    int matched = evsrc_matches(s, &v);
-    if (!matched && !(s->deliver_all && strcmp(v.type, "container") == 0)) {
-        s->filtered++;
+    if (!s->is_shared) {
+        evsrc_offer(s, p, n, &scan, &v);
         return 0;
     }
-    evsrc_item *it = evsrc_item_new(ITEM_EVENT, p, n, &scan);
-    if (!it) {
-        s->dropped++;
-        return 0;
-    }
-    it->matched = matched;
-    evsrc_push(s, it);
+    for (evsrc *sub = s->subs; sub; sub = sub->sub_next)
+        evsrc_offer(sub, p, n, &scan, &v);
     return 0;
 }
 
@@ -477,11 +525,38 @@ static void evsrc_filter_free(evsrc_filter *f)
     memset(f, 0, sizeof *f);
 }
 
+/* Takes s out of the sharing: a subscriber leaves its stream; a shared
+ * stream that closes tells its subscribers, which end as a failed one. */
+static void evsrc_unshare(evsrc *s)
+{
+    if (s->upstream) {
+        evsrc **pp = &s->upstream->subs;
+        while (*pp && *pp != s)
+            pp = &(*pp)->sub_next;
+        if (*pp)
+            *pp = s->sub_next;
+        s->upstream = NULL;
+    }
+    if (!s->is_shared)
+        return;
+    evsrc **pp = &evsrc_shared_list;
+    while (*pp && *pp != s)
+        pp = &(*pp)->shared_next;
+    if (*pp)
+        *pp = s->shared_next;
+    evsrc_control(s, ITEM_FAILED, "the shared event stream was closed");
+    for (evsrc *sub = s->subs; sub; sub = sub->sub_next)
+        sub->upstream = NULL;
+    s->subs = NULL;
+    s->is_shared = 0;
+}
+
 static void evsrc_stop(evsrc *s)
 {
     if (s->stopped)
         return;
     s->stopped = 1;
+    evsrc_unshare(s);
     engine_cancel(s->eop);
     s->eop = NULL;
     if (s->timer) {
@@ -605,6 +680,33 @@ static int evsrc_l_stop(lua_State *L)
     return 0;
 }
 
+/* source:share(): makes this stream the one that every later
+ * event_source of the same engine reads from, in any Lua state of the
+ * process, instead of opening its own (moonpod serve). Its own filter is
+ * not applied: each subscriber filters for itself. */
+static int evsrc_l_share(lua_State *L)
+{
+    evsrc *s = evsrc_check(L);
+    luaL_argcheck(L, !s->stopped && !s->upstream, 1, "only an open stream of its own can be shared");
+    if (!s->is_shared) {
+        s->is_shared = 1;
+        s->shared_next = evsrc_shared_list;
+        evsrc_shared_list = s;
+    }
+    return 0;
+}
+
+/* The shared stream of c's engine, if there is one: the same runtime at
+ * the same address. */
+static evsrc *evsrc_find_shared(const client *c)
+{
+    for (evsrc *s = evsrc_shared_list; s; s = s->shared_next)
+        if (s->e->runtime == c->eng.runtime && s->e->ep.display && c->eng.ep.display &&
+            strcmp(s->e->ep.display, c->eng.ep.display) == 0)
+            return s;
+    return NULL;
+}
+
 static void evsrc_set(lua_State *L, const char *k, uint64_t v)
 {
     lua_pushinteger(L, (lua_Integer)v);
@@ -615,21 +717,24 @@ static void evsrc_set(lua_State *L, const char *k, uint64_t v)
 static int evsrc_l_stats(lua_State *L)
 {
     evsrc *s = evsrc_check(L);
-    lua_createtable(L, 0, 10);
-    evsrc_set(L, "received", s->received);
+    const evsrc *up = s->upstream ? s->upstream : s; /* what the connection saw */
+    lua_createtable(L, 0, 11);
+    evsrc_set(L, "received", up->received);
     evsrc_set(L, "delivered", s->delivered);
     evsrc_set(L, "dropped", s->dropped);
     evsrc_set(L, "filtered", s->filtered);
-    evsrc_set(L, "health_repeats", s->health_repeats);
-    evsrc_set(L, "replay_skipped", s->replay_skipped);
-    evsrc_set(L, "pauses", s->pauses);
-    evsrc_set(L, "decode_errors", s->decode_errors + s->fj.garbage + s->fj.overflows);
-    evsrc_set(L, "reconnects", s->reconnects);
+    evsrc_set(L, "health_repeats", up->health_repeats);
+    evsrc_set(L, "replay_skipped", up->replay_skipped);
+    evsrc_set(L, "pauses", up->pauses);
+    evsrc_set(L, "decode_errors", up->decode_errors + up->fj.garbage + up->fj.overflows);
+    evsrc_set(L, "reconnects", up->reconnects);
     evsrc_set(L, "buffered", s->count);
-    lua_pushboolean(L, s->eop != NULL);
+    lua_pushboolean(L, up->eop != NULL);
     lua_setfield(L, -2, "connected");
-    if (s->last_nano) {
-        lua_pushnumber(L, (lua_Number)s->last_nano / 1e9);
+    lua_pushboolean(L, s->upstream != NULL);
+    lua_setfield(L, -2, "shared");
+    if (up->last_nano) {
+        lua_pushnumber(L, (lua_Number)up->last_nano / 1e9);
         lua_setfield(L, -2, "last_event_at");
     }
     return 1;
@@ -757,6 +862,17 @@ static int evsrc_l_new(lua_State *L)
     evsrc_configure(L, 2, s);
     s->e = &c->eng;
     snprintf(s->runtime, sizeof s->runtime, "%s", engine_runtime_name(c->eng.runtime));
+    /* A stream asked to start in the past can't be served by a shared one. */
+    int own_since = lua_getfield(L, 2, "since") != LUA_TNIL;
+    lua_pop(L, 1);
+    evsrc *up = own_since ? NULL : evsrc_find_shared(c);
+    if (up) {
+        s->owner = task_main_thread(L);
+        s->upstream = up;
+        s->sub_next = up->subs;
+        up->subs = s;
+        return 1;
+    }
     s->timer = malloc(sizeof *s->timer);
     if (!s->timer)
         return luaL_error(L, "out of memory");
@@ -777,6 +893,7 @@ void event_source_register(lua_State *L)
         {"next", evsrc_l_next},
         {"stop", evsrc_l_stop},
         {"stats", evsrc_l_stats},
+        {"share", evsrc_l_share},
         {NULL, NULL},
     };
     luaL_newmetatable(L, EVSRC_MT);

@@ -8,7 +8,12 @@
  * exponential backoff and jitter, asks for what it missed (since the last
  * event's exact timeNano) and skips what it already delivered.
  *
- * Lua (lua/moonpod/events.lua) takes the events with source:next(). */
+ * Lua (lua/moonpod/events.lua) takes the events with source:next().
+ *
+ * source:share() makes a stream the one every later event_source of the
+ * same engine subscribes to, in any Lua state of the process (moonpod
+ * serve's policies): the stream is read and scanned once, and each
+ * subscriber filters it into a bounded queue of its own. */
 #ifndef MOONPOD_EVENT_SOURCE_H
 #define MOONPOD_EVENT_SOURCE_H
 
@@ -24,5 +29,11 @@
  * With deliver_all, container events that don't match come too (for a
  * registry), flagged as not matching. */
 void event_source_register(lua_State *L);
+
+/* Called with the main thread of a subscriber's state each time that
+ * subscriber drops an event because its queue is full (moonpod serve
+ * counts and reports it against the policy). */
+typedef void (*event_source_drop_fn)(lua_State *L);
+void event_source_on_drop(event_source_drop_fn fn);
 
 #endif

@@ -17,6 +17,7 @@
 
 #include "loop.h"
 #include "moonpod.h"
+#include "serve.h"
 #include "task.h"
 #include "version.h"
 
@@ -301,6 +302,8 @@ static int cli_run(lua_State *L, int argc, char **argv, const cli_args *a)
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "serve") == 0)
+        return serve_main(argc - 1, argv + 1);
     cli_args a;
     cli_scan(argc, argv, &a);
     if (a.first_bad) {

@@ -90,96 +90,116 @@ static double ms_cpu_since(const model_cpu_sample *now, const model_cpu_sample *
     return d_cpu / (dt * 1e9) * 100.0;
 }
 
-static void ms_docker_memory(lua_State *L, const cJSON *s)
+static void ms_docker_memory(const cJSON *s, model_stats_values *v)
 {
     const cJSON *mem = ms_get(s, "memory_stats"), *st = ms_get(mem, "stats");
     double usage = ms_num(mem, "usage"), limit = ms_num(mem, "limit");
     /* page cache that can be dropped: cgroup v1 and v2 name it differently */
     double cache = ms_get(st, "total_inactive_file") ? ms_num(st, "total_inactive_file") : ms_num(st, "inactive_file");
+    v->memory_raw_usage = usage;
     if (cache < usage)
         usage -= cache;
-    ms_set(L, "memory_usage_bytes", usage);
-    ms_set(L, "memory_limit_bytes", limit);
-    lua_pushnumber(L, limit > 0 ? usage / limit * 100.0 : 0);
-    lua_setfield(L, -2, "memory_percent");
+    v->memory_usage = usage;
+    v->memory_limit = limit;
+    v->memory_percent = limit > 0 ? usage / limit * 100.0 : 0;
 }
 
-static void ms_docker_io(lua_State *L, const cJSON *s)
+static void ms_docker_io(const cJSON *s, model_stats_values *v)
 {
-    double rx = 0, tx = 0, rd = 0, wr = 0;
     const cJSON *n, *b;
     cJSON_ArrayForEach(n, ms_get(s, "networks")) {
-        rx += ms_num(n, "rx_bytes");
-        tx += ms_num(n, "tx_bytes");
+        v->network_rx += ms_num(n, "rx_bytes");
+        v->network_tx += ms_num(n, "tx_bytes");
     }
     cJSON_ArrayForEach(b, ms_get(ms_get(s, "blkio_stats"), "io_service_bytes_recursive")) {
         const cJSON *op = ms_get(b, "op");
         if (!cJSON_IsString(op))
             continue;
         if (strcasecmp(op->valuestring, "read") == 0)
-            rd += ms_num(b, "value");
+            v->block_read += ms_num(b, "value");
         else if (strcasecmp(op->valuestring, "write") == 0)
-            wr += ms_num(b, "value");
+            v->block_write += ms_num(b, "value");
     }
-    ms_set(L, "network_rx_bytes", rx);
-    ms_set(L, "network_tx_bytes", tx);
-    ms_set(L, "block_read_bytes", rd);
-    ms_set(L, "block_write_bytes", wr);
 }
 
-static double ms_docker_push(lua_State *L, const cJSON *s, const model_cpu_sample *base)
+static void ms_docker_read(const cJSON *s, const model_cpu_sample *base, model_stats_values *v)
 {
     model_cpu_sample now;
     double cpu = ms_docker_cpu_from_precpu(s);
     model_stats_docker_cpu(s, &now);
     if (cpu < 0 && base)
         cpu = ms_cpu_since(&now, base);
-    lua_pushnumber(L, now.at);
-    lua_setfield(L, -2, "timestamp");
-    const cJSON *id = ms_get(s, "id");
-    lua_pushstring(L, cJSON_IsString(id) ? id->valuestring : "");
-    lua_setfield(L, -2, "container_id");
-    ms_docker_memory(L, s);
-    ms_docker_io(L, s);
-    ms_set(L, "pids", ms_num(ms_get(s, "pids_stats"), "current"));
-    return cpu;
+    v->cpu_percent = cpu;
+    v->cpu_total_ns = now.total_ns;
+    v->timestamp = now.at;
+    const cJSON *id = ms_get(s, "id"), *name = ms_get(s, "name");
+    v->id = cJSON_IsString(id) ? id->valuestring : "";
+    v->name = cJSON_IsString(name) ? name->valuestring + (name->valuestring[0] == '/') : "";
+    ms_docker_memory(s, v);
+    ms_docker_io(s, v);
+    v->pids = ms_num(ms_get(s, "pids_stats"), "current");
 }
 
 /* ---- Podman (an element of libpod's Stats list) ---- */
 
-static double ms_podman_push(lua_State *L, const cJSON *s)
+static void ms_podman_read(const cJSON *s, model_stats_values *v)
 {
     double at = ms_num(s, "SystemNano") / 1e9;
-    const cJSON *id = ms_get(s, "ContainerID");
-    lua_pushnumber(L, at > 0 ? at : 0);
+    const cJSON *id = ms_get(s, "ContainerID"), *name = ms_get(s, "Name");
+    v->timestamp = at > 0 ? at : 0;
+    v->id = cJSON_IsString(id) ? id->valuestring : "";
+    v->name = cJSON_IsString(name) ? name->valuestring : "";
+    v->memory_usage = v->memory_raw_usage = ms_num(s, "MemUsage");
+    v->memory_limit = ms_num(s, "MemLimit");
+    v->memory_percent = ms_num(s, "MemPerc");
+    v->network_rx = ms_num(s, "NetInput");
+    v->network_tx = ms_num(s, "NetOutput");
+    v->block_read = ms_num(s, "BlockInput");
+    v->block_write = ms_num(s, "BlockOutput");
+    v->pids = ms_num(s, "PIDs");
+    v->cpu_total_ns = ms_num(s, "CPUNano");
+    v->cpu_percent = ms_num(s, "CPU");
+}
+
+void model_stats_read(const cJSON *s, engine_runtime rt, const model_cpu_sample *base, model_stats_values *v)
+{
+    memset(v, 0, sizeof *v);
+    if (rt == RUNTIME_DOCKER && !ms_libpod_shape(s))
+        ms_docker_read(s, base, v);
+    else
+        ms_podman_read(s, v);
+}
+
+void model_push_stats_values(lua_State *L, const model_stats_values *v)
+{
+    lua_pushnumber(L, v->timestamp);
     lua_setfield(L, -2, "timestamp");
-    lua_pushstring(L, cJSON_IsString(id) ? id->valuestring : "");
+    lua_pushstring(L, v->id ? v->id : "");
     lua_setfield(L, -2, "container_id");
-    ms_set(L, "memory_usage_bytes", ms_num(s, "MemUsage"));
-    ms_set(L, "memory_limit_bytes", ms_num(s, "MemLimit"));
-    lua_pushnumber(L, ms_num(s, "MemPerc"));
+    ms_set(L, "memory_usage_bytes", v->memory_usage);
+    ms_set(L, "memory_limit_bytes", v->memory_limit);
+    lua_pushnumber(L, v->memory_percent);
     lua_setfield(L, -2, "memory_percent");
-    ms_set(L, "network_rx_bytes", ms_num(s, "NetInput"));
-    ms_set(L, "network_tx_bytes", ms_num(s, "NetOutput"));
-    ms_set(L, "block_read_bytes", ms_num(s, "BlockInput"));
-    ms_set(L, "block_write_bytes", ms_num(s, "BlockOutput"));
-    ms_set(L, "pids", ms_num(s, "PIDs"));
-    return ms_num(s, "CPU");
+    ms_set(L, "network_rx_bytes", v->network_rx);
+    ms_set(L, "network_tx_bytes", v->network_tx);
+    ms_set(L, "block_read_bytes", v->block_read);
+    ms_set(L, "block_write_bytes", v->block_write);
+    ms_set(L, "pids", v->pids);
+    lua_pushnumber(L, v->cpu_percent < 0 ? 0 : v->cpu_percent);
+    lua_setfield(L, -2, "cpu_percent");
 }
 
 int model_push_stats(lua_State *L, cJSON *s, engine_runtime rt, const model_cpu_sample *base, int skip_without_cpu)
 {
-    luaL_checkstack(L, 6, "stats model");
-    lua_createtable(L, 0, 13);
-    model_attach_raw(L, s); /* owned by the model from here, even on an error */
-    double cpu = rt == RUNTIME_DOCKER && !ms_libpod_shape(s) ? ms_docker_push(L, s, base) : ms_podman_push(L, s);
-    if (cpu < 0 && skip_without_cpu) {
-        lua_pop(L, 1);
+    model_stats_values v;
+    model_stats_read(s, rt, base, &v);
+    if (v.cpu_percent < 0 && skip_without_cpu) {
+        cJSON_Delete(s);
         return 0;
     }
-    if (cpu < 0)
-        cpu = 0;
-    lua_pushnumber(L, cpu);
-    lua_setfield(L, -2, "cpu_percent");
+    luaL_checkstack(L, 6, "stats model");
+    lua_createtable(L, 0, 13);
+    model_attach_raw(L, s); /* owned (and kept alive for v's strings) by the model from here, even on an error */
+    model_push_stats_values(L, &v);
     return 1;
 }

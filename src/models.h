@@ -100,6 +100,22 @@ int model_stats_docker_cpu(const cJSON *s, model_cpu_sample *now);
  * its cpu_percent is 0 (a container that is not running). */
 int model_push_stats(lua_State *L, cJSON *s, engine_runtime rt, const model_cpu_sample *base, int skip_without_cpu);
 
+/* A stats sample as numbers, for C that keeps them (stats_monitor.c): the
+ * same fields and the same one computation as the model. id and name point
+ * into the sample's JSON. cpu_percent is -1 when the sample says nothing
+ * about CPU (see model_push_stats); cpu_total_ns is the cumulative counter;
+ * memory_raw_usage includes the page cache (Podman reports it without). */
+typedef struct model_stats_values {
+    const char *id, *name;
+    double timestamp, cpu_percent, cpu_total_ns;
+    double memory_usage, memory_raw_usage, memory_limit, memory_percent;
+    double network_rx, network_tx, block_read, block_write, pids;
+} model_stats_values;
+
+void model_stats_read(const cJSON *s, engine_runtime rt, const model_cpu_sample *base, model_stats_values *v);
+/* Sets the ContainerStats fields of the table on top from v (no raw). */
+void model_push_stats_values(lua_State *L, const model_stats_values *v);
+
 /* The API's status word for an engine's state word. */
 const char *model_status(const char *engine_state);
 

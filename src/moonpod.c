@@ -11,10 +11,14 @@
 #include "error.h"
 #include "event_source.h"
 #include "http.h"
+#include "history_store.h"
+#include "http_server.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "models.h"
 #include "process.h"
+#include "stats_monitor.h"
 #include "stream.h"
 #include "loop.h"
 #include "task.h"
@@ -57,6 +61,10 @@ int moonpod_open_core(lua_State *L)
     error_register(L);
     process_register(L);
     event_source_register(L);
+    stats_monitor_register(L);
+    metrics_register(L);
+    http_server_register(L);
+    history_store_register(L);
     lua_pushcfunction(L, moonpod_l_exit);
     lua_setfield(L, -2, "exit");
     json_open(L);
@@ -86,13 +94,19 @@ static int moonpod_init_state(lua_State *L)
 
 lua_State *moonpod_new_state(void)
 {
-    lua_State *L = luaL_newstate();
+    return moonpod_new_state_with(NULL, NULL);
+}
+
+lua_State *moonpod_new_state_with(lua_Alloc alloc, void *ud)
+{
+    lua_State *L = alloc ? lua_newstate(alloc, ud) : luaL_newstate();
     if (!L)
         return NULL;
     log_configure();
     lua_pushcfunction(L, moonpod_init_state);
     if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
-        fprintf(stderr, "moonpod: cannot initialise: %s\n", lua_tostring(L, -1));
+        const char *msg = lua_tostring(L, -1);
+        log_msg(LOG_ERROR, "moonpod: cannot initialise a Lua state: %s", msg ? msg : "out of memory");
         lua_close(L);
         return NULL;
     }

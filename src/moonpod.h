@@ -10,6 +10,9 @@
 
 /* A fresh state, or NULL when out of memory. */
 lua_State *moonpod_new_state(void);
+/* The same with an allocator of the caller's (moonpod serve caps each
+ * policy's memory with one). */
+lua_State *moonpod_new_state_with(lua_Alloc alloc, void *ud);
 
 /* The C half of the `moonpod` module ("moonpod.core"). */
 int moonpod_open_core(lua_State *L);

@@ -57,6 +57,7 @@ static struct {
     task *alive_head;      /* tasks that have not ended, for shutdown */
     int alive;
     unsigned long next_id;
+    unsigned long resumes;  /* one more at every resume: a slice's identity */
 } sched;
 
 static void task_resume(task *t);
@@ -124,13 +125,22 @@ static void sched_unlink(task *t)
 /* Reports the error of the failed task t (a light userdata at 1):
  * "message\ntraceback", the message through __tostring. Runs protected —
  * a broken __tostring or a memory error must not take the scheduler down. */
+static task_report_fn task_reporter;
+
+void task_set_reporter(task_report_fn fn)
+{
+    task_reporter = fn;
+}
+
 static int task_report_p(lua_State *L)
 {
     task *t = lua_touserdata(L, 1);
     lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
     lua_getiuservalue(L, -1, 2);
     luaL_traceback(L, t->co, luaL_tolstring(L, -1, NULL), 0);
-    log_error_text(strcmp(t->name, "main") == 0 ? NULL : t->name, lua_tostring(L, -1));
+    const char *who = strcmp(t->name, "main") == 0 ? NULL : t->name;
+    if (!task_reporter || !task_reporter(L, t->name, lua_tostring(L, -1)))
+        log_error_text(who, lua_tostring(L, -1));
     return 0;
 }
 
@@ -188,6 +198,7 @@ static void task_resume(task *t)
     t->status = TASK_RUNNING;
     task *prev = sched.current;
     sched.current = t;
+    sched.resumes++;
     int st = lua_resume(t->co, NULL, nargs, &nres);
     sched.current = prev;
 
@@ -253,6 +264,19 @@ const char *task_get_name(const task *t)
 int task_alive_count(void)
 {
     return sched.alive;
+}
+
+int task_alive_count_of(lua_State *L)
+{
+    int n = 0;
+    for (task *t = sched.alive_head; t; t = t->alive_next)
+        n += t->L == L;
+    return n;
+}
+
+unsigned long task_resume_serial(void)
+{
+    return sched.resumes;
 }
 
 void task_on_exit(task *t, task_exit_fn fn, void *ud)

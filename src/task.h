@@ -80,8 +80,19 @@ const char *task_get_name(const task *t);
 typedef int (*task_exit_fn)(task *t, task_status st, void *ud);
 void task_on_exit(task *t, task_exit_fn fn, void *ud);
 
-/* Number of tasks that have not ended. */
+/* Replaces the report of a failed task: fn(L, name, "message\ntraceback")
+ * returns non-zero when it reported it (moonpod serve names the policy
+ * and counts the fault); 0 leaves it to the default report. */
+typedef int (*task_report_fn)(lua_State *L, const char *name, const char *text);
+void task_set_reporter(task_report_fn fn);
+
+/* Number of tasks that have not ended: in all, and those of the state L. */
 int task_alive_count(void);
+int task_alive_count_of(lua_State *L);
+
+/* Changes at every resume of any task: tells a run slice from the next
+ * (moonpod serve times each slice of a policy's handlers). */
+unsigned long task_resume_serial(void);
 
 /* Cancels every task of the state L (shutdown). */
 void task_cancel_all(lua_State *L);

@@ -201,9 +201,19 @@ end
 -- Podman 4.3 sends a health event on every check, and the state in it is
 -- the one from before that check: the container is asked for its state,
 -- and only a change goes on. Returns false for a repeat.
+local function podman_health_state(self, id)
+  local ok, c = pcall(self.client.get_container, self.client, id)
+  return ok and c.raw and c.raw.State and c.raw.State.Health and c.raw.State.Health.Status
+end
+
 local function podman_health(self, ev)
-  local ok, c = pcall(self.client.get_container, self.client, ev.container_id)
-  local state = ok and c.raw and c.raw.State and c.raw.State.Health and c.raw.State.Health.Status
+  local state = podman_health_state(self, ev.container_id)
+  -- a check has run, so "starting" is a state not yet written: ask again
+  for _ = 1, 3 do
+    if state ~= "starting" then break end
+    core.sleep(0.1)
+    state = podman_health_state(self, ev.container_id)
+  end
   if state and state ~= "" then ev.health = state end
   if self.health[ev.container_id] == ev.health then
     self.counts.health_repeats = self.counts.health_repeats + 1

@@ -63,6 +63,28 @@ function M.ring_history(capacity)
   return h
 end
 
+--- A history read from a stats monitor (moonpod.stats), which samples on
+--- its own: h:series(id, field, n) gives the last `window` seconds in at
+--- most n points.
+function M.monitor_history(mon, window)
+  local h = {}
+  function h.add() end
+  function h.forget() end
+  function h:series(id, field, n)
+    local ok, points = pcall(mon.history, mon, id, { since = moonpod.now() - window, step = math.max(1, window / n) })
+    local out = {}
+    if ok then
+      for _, p in ipairs(points) do out[#out + 1] = p[field] or 0 end
+    end
+    return out
+  end
+  function h:latest(id)
+    local ok, s = pcall(mon.latest, mon, id)
+    return ok and s or nil
+  end
+  return h
+end
+
 --- A sparkline of `values` (numbers), scaled to `top` (default: their maximum).
 function M.sparkline(values, top)
   local max = top or 0
@@ -93,7 +115,10 @@ local function sample(client, history)
   local list, notes = list_all(client)
   local tasks = {}
   for _, c in ipairs(list) do
-    if c.status == "running" then
+    if c.status == "running" and history.latest then
+      local s = history:latest(c.id)
+      tasks[c.id] = { join = function() return s end }
+    elseif c.status == "running" then
       tasks[c.id] = moonpod.spawn(function() return client:get_container_stats(c.id) end)
     end
   end
@@ -230,9 +255,18 @@ function M.main(args)
   local opts = parse(args or {})
   if not (term.isatty(0) and term.isatty(1)) then error("moonpod top needs a terminal", 0) end
   local client = opts.engines and moonpod.multi(opts.engines) or moonpod.connect()
+  -- one engine: the stats monitor samples every running container and keeps
+  -- their history (the sparklines show its last 8 minutes); several: a ring
+  -- of one-shot samples per engine
+  local has_stats, stats = pcall(require, "moonpod.stats")
+  local mon
+  if has_stats and not opts.engines then
+    mon = stats.monitor { client = client, interval = opts.interval, history = { retention = 480 } }
+    mon:watch_all()
+  end
   local st = {
     rows = {}, notes = {}, sort = "c", reverse = false, multi = opts.engines ~= nil,
-    history = M.ring_history(240),
+    history = mon and M.monitor_history(mon, 480) or M.ring_history(240),
     where = opts.engines and "several engines" or (client.runtime .. " " .. client.endpoint),
   }
   -- The terminal is given back however this ends (q, an error, a cancel).
@@ -269,6 +303,7 @@ function M.main(args)
     draw(st)
   end
   sampler:cancel()
+  if mon then mon:close() end
 end
 
 return M

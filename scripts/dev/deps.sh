@@ -10,11 +10,13 @@ readonly PACKAGES=(
     build-essential pkg-config liblua5.4-dev lua5.4 libcurl4-openssl-dev
     libcjson-dev libuv1-dev libedit-dev
     # tests
-    lua-busted valgrind clang tmux procps iproute2 time curl
+    lua-busted valgrind clang tmux procps iproute2 time curl socat
     # engines (see scripts/dev/engines.sh)
     podman runc crun catatonit busybox-static docker.io
     # remote transports in front of them (scripts/dev/transports.sh)
     openssl openssh-client openssh-server nginx
+    # stats monitor: its history store (the sqlite3 CLI holds a lock in a test), Prometheus to check /metrics
+    libsqlite3-dev sqlite3 prometheus
     # benchmarks and peers
     hyperfine python3-docker
 )

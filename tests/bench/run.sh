@@ -13,7 +13,11 @@
 #   (d) reading a 100 MB log (framed, from an exited container) to the end:
 #       wall time, MB/s and peak RSS of the whole process, and moonpod on a
 #       10 MB log too, to show its memory does not grow with the log;
-#   (e) the event listener: throughput and latency (tests/bench/events.sh).
+#   (e) the stats monitor: 100 running containers watched at 1 s for 60 s by
+#       moonpod (a day of history on), `docker stats`, `podman stats
+#       --interval 1` and docker-py streaming: CPU time and peak RSS of each
+#       (tests/bench/monitor.sh, knobs BENCH_MONITOR_* there);
+#   (f) the event listener: throughput and latency (tests/bench/events.sh).
 #
 # Prints one set of tables per engine with ratios to the floor and the
 # targets (informational: the bench fails only when it cannot measure
@@ -27,7 +31,7 @@
 # BENCH_STATS_REPS_DOCKER=3, BENCH_STATS_REPS_PODMAN=10,
 # BENCH_STATS_SETTLE=1.2 (seconds of quiet before each Docker stats run),
 # BENCH_LOG_MB=100, BENCH_LOG_SMALL_MB=10, BENCH_LOGS_REPS=1,
-# BENCH_SKIP="stats logs" (leave parts out: list, stats, logs, events),
+# BENCH_SKIP="stats logs" (leave parts out: list, stats, logs, monitor, events),
 # BENCH_EVENTS, BENCH_LATENCY_STARTS (tests/bench/events.sh),
 # BENCH_KEEP_ENGINES=1 (leave the engines up),
 # MOONPOD_ENGINES_DIR (default: build/bench/engines, see below).
@@ -801,6 +805,8 @@ bench_engine() {
     # Idle containers wake every second: gone before the logs are read.
     done_with_containers "$engine"
     skipped_part logs || { bench_logs "$engine"; parts+=(logs); done_with_containers "$engine"; }
+    # (e) the stats monitor: its own containers, its own table (monitor.sh)
+    skipped_part monitor || { "$BENCH_DIR/monitor.sh" "$engine" "$OUT/$engine"; parts+=(monitor); }
     printf 'parts\t%s\n' "${parts[*]}" >>"$OUT/$engine/meta"
 }
 
@@ -827,6 +833,9 @@ main() {
         BENCH_ENGINES="${BENCH_ENGINES[*]}" "$BENCH_DIR/events.sh" || log "warning: the events bench failed"
     fi
     lua5.4 "$BENCH_DIR/report.lua" "$OUT" "$OUT/results.md" "${BENCH_ENGINES[@]}"
+    for engine in "${BENCH_ENGINES[@]}"; do
+        [[ -r "$OUT/$engine/monitor/monitor.md" ]] && { echo; cat "$OUT/$engine/monitor/monitor.md"; } >>"$OUT/results.md"
+    done
     if [[ -s "$OUT/events.md" ]]; then
         { printf '\n'; cat "$OUT/events.md"; } >>"$OUT/results.md"
     fi

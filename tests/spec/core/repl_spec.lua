@@ -29,8 +29,9 @@ describe("the API reference", function()
   end)
 
   it("documents every function of the moonpod module", function()
-    -- not for scripts: the C half of moonpod.events' listener
-    local internal = { event_source = true }
+    -- not for scripts: the C halves of moonpod.events and moonpod.stats
+    local internal = { event_source = true, stats_monitor = true, history_store = true, http_server = true,
+                       metrics_text = true }
     local missing = {}
     for name, v in pairs(moonpod) do
       if type(v) == "function" and not internal[name] and not doc.find(v) then missing[#missing + 1] = name end
@@ -129,6 +130,23 @@ describe("moonpod top's pieces", function()
     assert.are.same({ 4, 6.5 }, h:series("a", "cpu_percent", 2))
     h:forget {}
     assert.are.same({}, h:series("a", "cpu_percent", 10))
+  end)
+
+  it("reads the sparklines' series from a stats monitor's history when there is one", function()
+    local asked
+    local mon = {
+      history = function(_, id, opts)
+        asked = { id = id, span = moonpod.now() - opts.since, step = opts.step }
+        return { { cpu_percent = 10 }, { cpu_percent = 30 }, { memory_usage_bytes = 5 } }
+      end,
+      latest = function(_, id) return { id = id, cpu_percent = 30 } end,
+    }
+    local h = top.monitor_history(mon, 480)
+    assert.are.same({ 10, 30, 0 }, h:series("abc", "cpu_percent", 40))
+    assert.are.equal("abc", asked.id)
+    assert.is_true(math.abs(asked.span - 480) < 5)
+    assert.are.equal(12, asked.step) -- 480 s over 40 points
+    assert.are.equal(30, h:latest("abc").cpu_percent)
   end)
 
   it("draws sparklines against a scale", function()
