@@ -14,6 +14,7 @@
 
 #include "child.h"
 #include "log.h"
+#include "said.h"
 #include "sockdir.h"
 #include "loop.h"
 
@@ -23,7 +24,6 @@
 #define SERVICE_TERM_GRACE_MS 3000
 /* after podman exits, how long its stderr may take to end */
 #define SERVICE_EOF_GRACE_MS 200
-#define SERVICE_TAIL 2048
 #define SERVICE_SAID 600
 #define SERVICE_MAX_EXTRA_ARGS 64
 
@@ -44,8 +44,7 @@ struct service {
     service_state state;
     service_ref *refs;
     sockdir sd;                  /* the private directory and the socket in it */
-    char tail[SERVICE_TAIL];   /* the end of podman's stderr */
-    size_t tail_len;
+    said_tail said;               /* the end of podman's stderr */
     long timeout_ms;
     uint64_t started, deadline, poll_ms;
     int pid;
@@ -72,47 +71,6 @@ static void service_atexit(void)
 static int service_make_dir(service *s, char *err, size_t errlen)
 {
     return sockdir_make(&s->sd, "podman", "podman.sock", "the podman service", err, errlen);
-}
-
-/* ---- what podman said ---- */
-
-static void service_keep_tail(service *s, const char *p, size_t n)
-{
-    size_t cap = sizeof s->tail;
-    if (n >= cap) {
-        p += n - cap;
-        n = cap;
-    }
-    if (s->tail_len + n > cap) {
-        size_t drop = s->tail_len + n - cap;
-        memmove(s->tail, s->tail + drop, s->tail_len - drop);
-        s->tail_len -= drop;
-    }
-    memcpy(s->tail + s->tail_len, p, n);
-    s->tail_len += n;
-}
-
-/* The last lines of podman's stderr as one line, joined with " / ", at
- * most outlen - 1 bytes from the end. */
-static void service_said(const service *s, char *out, size_t outlen)
-{
-    char joined[SERVICE_TAIL * 2];
-    size_t j = 0;
-    const char *p = s->tail, *end = s->tail + s->tail_len;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t n = (size_t)((nl ? nl : end) - p);
-        while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == ' '))
-            n--;
-        if (n > 0)
-            j += (size_t)snprintf(joined + j, sizeof joined - j, "%s%.*s", j ? " / " : "", (int)n, p);
-        if (j >= sizeof joined)
-            j = sizeof joined - 1;
-        p = nl ? nl + 1 : end;
-    }
-    size_t from = j + 1 > outlen ? j + 1 - outlen : 0;
-    memcpy(out, joined + from, j - from);
-    out[j - from] = '\0';
 }
 
 /* ---- reporting ---- */
@@ -155,14 +113,14 @@ static void service_on_output(void *ud, int fd, const char *p, size_t n)
 {
     service *s = ud;
     if (fd == 2 && n > 0)
-        service_keep_tail(s, p, n);
+        said_keep(&s->said, p, n);
 }
 
 static void service_on_done(void *ud, const child_status *st)
 {
     service *s = ud;
     char said[SERVICE_SAID], msg[SERVICE_SAID + 256];
-    service_said(s, said, sizeof said);
+    said_text(&s->said, NULL, said, sizeof said);
     if (st->term_signal)
         snprintf(msg, sizeof msg, "podman system service (pid %d) was killed by signal %d%s%s", s->pid,
                  st->term_signal, said[0] ? ": " : "", said);
@@ -193,7 +151,7 @@ static void service_on_timer(uv_timer_t *t)
     }
     if (now >= s->deadline) {
         char said[SERVICE_SAID], msg[SERVICE_SAID + 256];
-        service_said(s, said, sizeof said);
+        said_text(&s->said, NULL, said, sizeof said);
         snprintf(msg, sizeof msg, "podman system service (pid %d) did not answer on unix://%s within %.1f s%s%s",
                  s->pid, s->sd.sock, (double)s->timeout_ms / 1000.0, said[0] ? ": " : "", said);
         return service_fail(s, msg);

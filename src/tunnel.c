@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "loop.h"
+#include "said.h"
 #include "sockdir.h"
 
 #define TUNNEL_POLL_FIRST_MS 5
@@ -22,7 +23,6 @@
 /* After ssh exits, how long its stderr may take to reach EOF: the message
  * it printed is the error the user needs. */
 #define TUNNEL_EXIT_GRACE_MS 200
-#define TUNNEL_TAIL 2048
 #define TUNNEL_SAID 600      /* how much of ssh's stderr goes in a message */
 #define TUNNEL_MSG 1200      /* who + how + what ssh said + our words */
 /* Keeps a dead server from leaving the tunnel half-open for hours. */
@@ -36,8 +36,7 @@ struct tunnel {
     void *ud;
     char who[320];               /* "root@host port 22", for messages */
     sockdir sd;                  /* the private directory and the socket in it */
-    char tail[TUNNEL_TAIL];      /* the end of ssh's stderr */
-    size_t tail_len;
+    said_tail said;                 /* the end of ssh's stderr */
     char last[256];
     char failure[TUNNEL_MSG];
     long timeout_ms;
@@ -115,54 +114,21 @@ static int tunnel_noise(const char *line, size_t n)
     return n == 0 || (n >= sizeof added - 1 && memcmp(line, added, sizeof added - 1) == 0);
 }
 
-/* ssh's stderr as one line: its lines joined with " / ", the notice about
- * a newly accepted host key left out, at most outlen - 1 bytes from the end. */
-static void tunnel_stderr_text(const tunnel *t, char *out, size_t outlen)
-{
-    char joined[TUNNEL_TAIL * 2];
-    size_t j = 0;
-    const char *p = t->tail, *end = t->tail + t->tail_len;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t n = (size_t)((nl ? nl : end) - p);
-        while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == ' '))
-            n--;
-        if (!tunnel_noise(p, n))
-            j += (size_t)snprintf(joined + j, sizeof joined - j, "%s%.*s", j ? " / " : "", (int)n, p);
-        if (j >= sizeof joined)
-            j = sizeof joined - 1;
-        p = nl ? nl + 1 : end;
-    }
-    size_t from = j + 1 > outlen ? j + 1 - outlen : 0;
-    memcpy(out, joined + from, j - from);
-    out[j - from] = '\0';
-}
-
 static void tunnel_keep_tail(tunnel *t, const char *p, size_t n)
 {
-    size_t cap = sizeof t->tail;
-    if (n >= cap) {
-        p += n - cap;
-        n = cap;
-    }
-    if (t->tail_len + n > cap) {
-        size_t drop = t->tail_len + n - cap;
-        memmove(t->tail, t->tail + drop, t->tail_len - drop);
-        t->tail_len -= drop;
-    }
-    memcpy(t->tail + t->tail_len, p, n);
-    t->tail_len += n;
+    said_keep(&t->said, p, n);
+    const char *tail = t->said.tail;
     /* the last complete, meaningful line */
-    size_t end = t->tail_len;
+    size_t end = t->said.len;
     while (end > 0) {
         size_t start = end - 1;
-        while (start > 0 && t->tail[start - 1] != '\n')
+        while (start > 0 && tail[start - 1] != '\n')
             start--;
         size_t len = end - start;
-        while (len > 0 && (t->tail[start + len - 1] == '\n' || t->tail[start + len - 1] == '\r'))
+        while (len > 0 && (tail[start + len - 1] == '\n' || tail[start + len - 1] == '\r'))
             len--;
-        if (!tunnel_noise(t->tail + start, len)) {
-            snprintf(t->last, sizeof t->last, "%.*s", (int)len, t->tail + start);
+        if (!tunnel_noise(tail + start, len)) {
+            snprintf(t->last, sizeof t->last, "%.*s", (int)len, tail + start);
             return;
         }
         end = start;
@@ -195,7 +161,7 @@ static void tunnel_report_exit(tunnel *t)
 {
     char how[64], said[TUNNEL_SAID], msg[TUNNEL_MSG];
     tunnel_exit_text(t, how, sizeof how);
-    tunnel_stderr_text(t, said, sizeof said);
+    said_text(&t->said, tunnel_noise, said, sizeof said);
     snprintf(msg, sizeof msg, "ssh to %s %s before the tunnel was up: %s", t->who, how,
              said[0] ? said : "(ssh printed nothing)");
     tunnel_report(t, TUNNEL_FAILED, msg);
@@ -221,7 +187,7 @@ static void tunnel_on_exit(uv_process_t *p, int64_t status, int sig)
     if (!t->ready) {
         char how[64], said[TUNNEL_SAID];
         tunnel_exit_text(t, how, sizeof how);
-        tunnel_stderr_text(t, said, sizeof said);
+        said_text(&t->said, tunnel_noise, said, sizeof said);
         snprintf(t->failure, sizeof t->failure, "ssh to %s %s%s%s", t->who, how, said[0] ? ": " : "", said);
         return;
     }
@@ -264,7 +230,7 @@ static void tunnel_on_timer(uv_timer_t *tm)
         return tunnel_report(t, TUNNEL_READY, NULL);
     if (uv_now(loop_get()) >= t->deadline) {
         char said[TUNNEL_SAID], msg[TUNNEL_MSG];
-        tunnel_stderr_text(t, said, sizeof said);
+        said_text(&t->said, tunnel_noise, said, sizeof said);
         snprintf(msg, sizeof msg, "ssh to %s did not set up the tunnel within %.1f s%s%s", t->who,
                  (double)t->timeout_ms / 1000.0, said[0] ? ": " : "", said);
         uv_process_kill(&t->proc, SIGKILL);
