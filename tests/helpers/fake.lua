@@ -55,7 +55,12 @@ end
 --- Number of open file descriptors of this process.
 --- Also returns what they are, one "fd -> target" line each.
 function M.open_fds()
-  local r = moonpod.run { "ls", "-l", "/proc/" .. M.pid() .. "/fd" }
+  -- The child lists our fds only at the end of its stdin: by the time we
+  -- close that, spawning it is over, our copies of its ends of the pipes are
+  -- closed and so is our end of its stdin. Listing at once raced with the
+  -- spawn and counted some of them now and then.
+  local r = moonpod.run({ "sh", "-c", 'cat >/dev/null && exec ls -l "/proc/$1/fd"', "sh", tostring(M.pid()) },
+    { stdin = "go\n" })
   local n, what = 0, {}
   for line in r.stdout:gmatch("[^\n]+") do
     local fd, target = line:match("(%d+) %-> (.*)$")
