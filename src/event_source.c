@@ -49,9 +49,17 @@ struct evsrc_item {
     int kind;
     int matched;
     int nattrs;
-    size_t len, scan_size;
+    size_t len, scan_size, cap;
+    event_view view;             /* of an event: what the filters read, kept for Lua */
     max_align_t data[];
 };
+
+/* Items are about a kilobyte each, just past what malloc serves from its
+ * per-thread cache: a few freed ones are kept for the next events. */
+#define EVSRC_SPARE_ITEMS 64
+#define EVSRC_ITEM_ROUND 512
+static evsrc_item *evsrc_spare;
+static int evsrc_nspare;
 
 #define EVSRC_ALIGN(n) (((n) + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t))
 
@@ -165,6 +173,44 @@ static int evsrc_in(char **list, size_t n, const char *s)
     return 0;
 }
 
+static void evsrc_item_free(evsrc_item *it)
+{
+    if (evsrc_nspare < EVSRC_SPARE_ITEMS && it->cap <= 4 * EVSRC_ITEM_ROUND) {
+        it->next = evsrc_spare;
+        evsrc_spare = it;
+        evsrc_nspare++;
+        return;
+    }
+    free(it);
+}
+
+static evsrc_item *evsrc_item_alloc(size_t size)
+{
+    size = (size + EVSRC_ITEM_ROUND - 1) / EVSRC_ITEM_ROUND * EVSRC_ITEM_ROUND;
+    for (evsrc_item **pp = &evsrc_spare; *pp; pp = &(*pp)->next) {
+        evsrc_item *it = *pp;
+        if (it->cap >= size) {
+            *pp = it->next;
+            evsrc_nspare--;
+            return it;
+        }
+    }
+    evsrc_item *it = malloc(size);
+    if (it)
+        it->cap = size;
+    return it;
+}
+
+/* The item's view points into its own copy of the text. */
+static void evsrc_view_rebase(event_view *v, const ev_scan *scan, const char *from, const char *to)
+{
+    ev_str *strs[] = {&v->id, &v->name, &v->image};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        if (strs[i]->p)
+            strs[i]->p = to + (strs[i]->p - from);
+    v->scan = scan;
+}
+
 /* ---- the queue ---- */
 
 static void evsrc_push(evsrc *s, evsrc_item *it)
@@ -181,7 +227,7 @@ static void evsrc_push(evsrc *s, evsrc_item *it)
                 s->tail = NULL;
             s->count--;
             evsrc_dropped(s);
-            free(old);
+            evsrc_item_free(old);
         }
     }
     it->next = NULL;
@@ -195,10 +241,11 @@ static void evsrc_push(evsrc *s, evsrc_item *it)
         task_wake(&s->wait);
 }
 
-static evsrc_item *evsrc_item_new(int kind, const char *text, size_t len, const ev_scan *scan)
+static evsrc_item *evsrc_item_new(int kind, const char *text, size_t len, const ev_scan *scan,
+                                  const event_view *view)
 {
     size_t scan_size = scan ? ev_scan_size(scan) : 0;
-    evsrc_item *it = malloc(sizeof *it + EVSRC_ALIGN(scan_size) + len + 1);
+    evsrc_item *it = evsrc_item_alloc(sizeof *it + EVSRC_ALIGN(scan_size) + len + 1);
     if (!it)
         return NULL;
     it->kind = kind;
@@ -213,6 +260,8 @@ static evsrc_item *evsrc_item_new(int kind, const char *text, size_t len, const 
     if (scan) {
         memcpy(it->data, scan, scan_size);
         ev_scan_rebase((ev_scan *)(void *)it->data, it->nattrs, text, t);
+        it->view = *view;
+        evsrc_view_rebase(&it->view, (const ev_scan *)(const void *)it->data, text, t);
     }
     return it;
 }
@@ -227,7 +276,7 @@ static void evsrc_control(evsrc *s, int kind, const char *text)
         }
         return;
     }
-    evsrc_item *it = evsrc_item_new(kind, text, strlen(text), NULL);
+    evsrc_item *it = evsrc_item_new(kind, text, strlen(text), NULL, NULL);
     if (it)
         evsrc_push(s, it);
 }
@@ -314,7 +363,7 @@ static void evsrc_offer(evsrc *s, const char *p, size_t n, const ev_scan *scan, 
         s->filtered++;
         return;
     }
-    evsrc_item *it = evsrc_item_new(ITEM_EVENT, p, n, scan);
+    evsrc_item *it = evsrc_item_new(ITEM_EVENT, p, n, scan, v);
     if (!it) {
         evsrc_dropped(s);
         return;
@@ -323,36 +372,88 @@ static void evsrc_offer(evsrc *s, const char *p, size_t n, const ev_scan *scan, 
     evsrc_push(s, it);
 }
 
+/* One event read from the stream and scanned. */
+static void evsrc_on_event(evsrc *s, const char *p, size_t n, const ev_scan *scan)
+{
+    event_view v;
+    uint64_t key = evsrc_key(scan);
+    if (evsrc_seen(s, scan->time_nano, key)) {
+        s->replay_skipped++;
+        return;
+    }
+    evsrc_remember(s, scan->time_nano, key);
+    s->attempts = 0; /* the connection works */
+    model_event_view(scan, &v);
+    if (evsrc_health_repeat(s, &v)) {
+        s->health_repeats++;
+        return;
+    }
+    if (!s->is_shared) {
+        evsrc_offer(s, p, n, scan, &v);
+        return;
+    }
+    for (evsrc *sub = s->subs; sub; sub = sub->sub_next)
+        evsrc_offer(sub, p, n, scan, &v);
+}
+
+/* A value the framer found. */
 static int evsrc_on_value(void *ud, int fd, const char *p, size_t n)
 {
     evsrc *s = ud;
     ev_scan scan;
-    event_view v;
     (void)fd;
     s->received++;
-    if (ev_scan_event(p, n, &scan) != 0) {
+    if (ev_scan_event(p, n, &scan) != 0)
         s->decode_errors++;
-        return 0;
-    }
-    uint64_t key = evsrc_key(&scan);
-    if (evsrc_seen(s, scan.time_nano, key)) {
-        s->replay_skipped++;
-        return 0;
-    }
-    evsrc_remember(s, scan.time_nano, key);
-    s->attempts = 0; /* the connection works */
-    model_event_view(&scan, &v);
-    if (evsrc_health_repeat(s, &v)) {
-        s->health_repeats++;
-        return 0;
-    }
-    if (!s->is_shared) {
-        evsrc_offer(s, p, n, &scan, &v);
-        return 0;
-    }
-    for (evsrc *sub = s->subs; sub; sub = sub->sub_next)
-        evsrc_offer(sub, p, n, &scan, &v);
+    else
+        evsrc_on_event(s, p, n, &scan);
     return 0;
+}
+
+static int evsrc_is_space(char c)
+{
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+/* A whole line that is exactly one event, scanned where it lies. */
+static int evsrc_line_event(evsrc *s, const char *p, size_t n)
+{
+    ev_scan scan;
+    while (n > 0 && evsrc_is_space(p[n - 1]))
+        n--;
+    while (n > 0 && evsrc_is_space(*p))
+        p++, n--;
+    if (n == 0)
+        return 1; /* a blank line: nothing to read */
+    if (*p != '{' || n > s->fj.max_value || ev_scan_event(p, n, &scan) != 0)
+        return 0;
+    s->received++;
+    evsrc_on_event(s, p, n, &scan);
+    return 1;
+}
+
+/* Both engines write one event per line, so a line that comes whole is
+ * scanned straight from the chunk: the scan checks that it is exactly one
+ * JSON value. The framer, which walks every byte to find where values end,
+ * takes only the rest: a line cut by the chunk's end, and whatever a line
+ * scan refuses (values back to back, garbage, an overlong value), which it
+ * splits and counts as it always did. */
+static int evsrc_feed(evsrc *s, const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        const char *nl = memchr(p + i, '\n', n - i);
+        if (!nl)
+            break;
+        size_t len = (size_t)(nl - (p + i)) + 1;
+        int idle = frame_json_idle(&s->fj);
+        if (!idle || !evsrc_line_event(s, p + i, len)) {
+            if (frame_json_feed(&s->fj, p + i, len, evsrc_on_value, s) == -1)
+                return -1;
+        }
+        i += len;
+    }
+    return i < n ? frame_json_feed(&s->fj, p + i, n - i, evsrc_on_value, s) : 0;
 }
 
 static void evsrc_on_grace(uv_timer_t *t)
@@ -376,7 +477,7 @@ static int evsrc_on_data(const char *p, size_t n, void *ud)
         }
         return HTTP_DATA_PAUSE;
     }
-    return frame_json_feed(&s->fj, p, n, evsrc_on_value, s) == -1 ? HTTP_DATA_ABORT : HTTP_DATA_OK;
+    return evsrc_feed(s, p, n) == -1 ? HTTP_DATA_ABORT : HTTP_DATA_OK;
 }
 
 /* The handlers took items: once half the buffer is free, a held stream
@@ -570,7 +671,7 @@ static void evsrc_stop(evsrc *s)
     evsrc_item *it;
     while ((it = s->head)) {
         s->head = it->next;
-        free(it);
+        evsrc_item_free(it);
     }
     s->tail = NULL;
     s->count = 0;
@@ -620,18 +721,21 @@ static int evsrc_push_head(lua_State *L, evsrc *s)
         s->tail = NULL;
     s->count--;
     int kind = it->kind, matched = it->matched;
+    event_view v;
     if (kind == ITEM_EVENT) {
+        /* the item goes now: scan and view move to the Lua string's text */
+        const char *text = lua_tostring(L, text_idx);
         memcpy(&scan, it->data, it->scan_size);
         scan.nattrs = it->nattrs;
         scan.attrs_dropped = 0;
-        ev_scan_rebase(&scan, scan.nattrs, evsrc_item_text(it), lua_tostring(L, text_idx));
+        ev_scan_rebase(&scan, scan.nattrs, evsrc_item_text(it), text);
+        v = it->view;
+        evsrc_view_rebase(&v, &scan, evsrc_item_text(it), text);
     }
-    free(it);
+    evsrc_item_free(it);
     evsrc_made_room(s);
     if (kind == ITEM_EVENT) {
-        event_view v;
         lua_pushliteral(L, "event");
-        model_event_view(&scan, &v);
         model_push_event_view(L, &v, text_idx, s->runtime);
         lua_pushboolean(L, matched);
         s->delivered++;

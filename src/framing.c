@@ -82,6 +82,11 @@ size_t frame_json_pending(const frame_json *f)
     return f->len;
 }
 
+int frame_json_idle(const frame_json *f)
+{
+    return f->len == 0 && f->depth == 0 && !f->in_string && f->skipping == FRAME_SKIP_NONE;
+}
+
 /* Advances the lexical state over p[0..n) and returns how many bytes belong
  * to the current value: n, or the count up to and including the close that
  * ends it (then *closed is set). Only nesting and strings matter here;

@@ -42,6 +42,9 @@ int frame_json_feed(frame_json *f, const char *p, size_t n, frame_emit_fn emit, 
 /* Bytes of an incomplete value held at end of stream: non-zero means the
  * stream was truncated mid-value. */
 size_t frame_json_pending(const frame_json *f);
+/* Between two values, with nothing held: bytes fed now start afresh. A
+ * caller that finds whole values itself may hand them out directly. */
+int frame_json_idle(const frame_json *f);
 
 /* ---- lines ---- */
 

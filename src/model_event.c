@@ -138,6 +138,40 @@ static void model_ev_push_str(lua_State *L, const char *field, ev_str s)
     lua_setfield(L, -2, field);
 }
 
+/* Container ids are 64 characters, past what Lua interns: each push would
+ * be a new string, for ids that come again and again. The last ones pushed
+ * are kept in a small table of the state, indexed by their first bytes. */
+#define MODEL_ID_SLOTS 64
+static const char model_id_cache_key = 'i';
+
+static void model_ev_push_id(lua_State *L, ev_str id)
+{
+    if (id.escaped || id.n < 8) {
+        model_ev_push_value(L, id);
+        return;
+    }
+    uint64_t h = 0;
+    memcpy(&h, id.p, sizeof h);
+    lua_Integer slot = (lua_Integer)((h * 0x9E3779B97F4A7C15u) >> 58) + 1; /* 1..64 */
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &model_id_cache_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_createtable(L, MODEL_ID_SLOTS, 0);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &model_id_cache_key);
+    }
+    size_t n;
+    const char *cached = lua_rawgeti(L, -1, slot) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
+    if (cached && n == id.n && memcmp(cached, id.p, n) == 0) {
+        lua_remove(L, -2);
+        return;
+    }
+    lua_pop(L, 1);
+    lua_pushlstring(L, id.p, id.n);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, -3, slot);
+    lua_remove(L, -2);
+}
+
 static void model_ev_labels(lua_State *L, const ev_scan *e)
 {
     lua_createtable(L, 0, e->nattrs);
@@ -163,13 +197,18 @@ int model_push_event_view(lua_State *L, const event_view *v, int text_idx, const
 {
     text_idx = lua_absindex(L, text_idx);
     luaL_checkstack(L, 6, "event model");
-    lua_createtable(L, 0, 12);
+    /* sized to what it gets: events are made by the thousand */
+    int fields = 8 + v->has_exit_code + !!v->health[0] + !!v->detail[0];
+    lua_createtable(L, 0, fields);
     model_attach_raw_string(L, text_idx);
     lua_pushnumber(L, (lua_Number)v->time_nano / 1e9);
     lua_setfield(L, -2, "timestamp");
     model_ev_set_cstr(L, "type", v->type);
     model_ev_set_cstr(L, "action", v->action);
-    model_ev_push_str(L, "container_id", v->id);
+    if (v->id.p) {
+        model_ev_push_id(L, v->id);
+        lua_setfield(L, -2, "container_id");
+    }
     model_ev_push_str(L, "container_name", v->name);
     model_ev_push_str(L, "image", v->image);
     model_ev_set_cstr(L, "runtime", runtime);

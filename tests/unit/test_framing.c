@@ -457,6 +457,32 @@ static void test_json_truncation(void)
     ok(good, "json: truncation at every byte is reported by frame_json_pending");
 }
 
+/* frame_json_idle: true only between values with nothing held or skipped. */
+static void test_json_idle(void)
+{
+    frame_json f;
+    sink s = { 0 };
+    int good = 1;
+
+    frame_json_init(&f, 8);
+    good &= frame_json_idle(&f);
+    frame_json_feed(&f, "{\"a\":", 5, sink_emit, &s);
+    good &= !frame_json_idle(&f);                 /* a partial value */
+    frame_json_feed(&f, "1}\n", 3, sink_emit, &s);
+    good &= frame_json_idle(&f) && s.calls == 1;
+    frame_json_feed(&f, "junk", 4, sink_emit, &s);
+    good &= !frame_json_idle(&f);                 /* inside a run of garbage */
+    frame_json_feed(&f, "\n", 1, sink_emit, &s);
+    good &= frame_json_idle(&f);
+    frame_json_feed(&f, "{\"long\":\"", 9, sink_emit, &s);
+    good &= !frame_json_idle(&f);                 /* skipping an oversized value */
+    frame_json_feed(&f, "x\"}\n", 4, sink_emit, &s);
+    good &= frame_json_idle(&f) && s.calls == 1;
+    frame_json_free(&f);
+    sink_free(&s);
+    ok(good, "json: frame_json_idle only between values, with nothing held or skipped");
+}
+
 static void test_json_stop_reset(void)
 {
     frame_json f;
@@ -748,6 +774,7 @@ int main(void)
     test_json_overflow();
     test_json_garbage();
     test_json_truncation();
+    test_json_idle();
     test_json_stop_reset();
     test_json_big();
     test_lines();
