@@ -20,10 +20,12 @@
 #include "moonpod.h"
 #include "policy.h"
 #include "sd_notify.h"
+#include "serve_lua.h"
 #include "task.h"
 
 #define SERVE_MAX_POLICIES 256
 #define SERVE_DRAIN_POLL_MS 20
+#define SERVE_DEFAULT_LISTEN "127.0.0.1:9464"
 
 static struct {
     lua_State *host;
@@ -40,11 +42,24 @@ static struct {
     uint64_t drain_deadline;  /* uv_hrtime() */
     uv_signal_t *sigs[3];
     uv_timer_t *drain_timer;
+    int listen;               /* serve /metrics and /healthz */
+    int listen_given;         /* --listen named the address: not binding it is fatal */
+    char listen_host[64];     /* an IP address, without brackets */
+    int listen_port;
 } srv;
 
 int serve_healthy(void)
 {
     return srv.healthy;
+}
+
+const char *serve_health_reason(void)
+{
+    if (srv.draining)
+        return "draining";
+    if (srv.healthy)
+        return "ok";
+    return srv.starting ? "starting" : "reloading";
 }
 
 static void serve_usage(FILE *out)
@@ -55,6 +70,10 @@ static void serve_usage(FILE *out)
             "  --memory-limit MB     memory cap of each policy (default 64)\n"
             "  --time-limit SECONDS  longest a handler may run without waiting (default 1)\n"
             "  --drain-timeout SECONDS  how long SIGTERM waits for running handlers (default 10)\n"
+            "  --listen HOST:PORT    where /metrics and /healthz are served (default " SERVE_DEFAULT_LISTEN
+            ", skipped\n"
+            "                        with a warning when taken; [::1]:PORT for IPv6, port 0 for any\n"
+            "                        free port, 'off' for none)\n"
             "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads changed policy files.\n"
             "Environment: MOONPOD_LOG_FORMAT=json, NOTIFY_SOCKET and WATCHDOG_USEC (systemd).\n");
 }
@@ -283,7 +302,7 @@ static int serve_l_start(lua_State *L)
     return 0;
 }
 
-static const char serve_host_code[] = "local start = ... return require('moonpod.serve').host(start)";
+static const char serve_host_code[] = "return require('moonpod.serve').host(...)";
 
 static int serve_start_host(void)
 {
@@ -293,7 +312,19 @@ static int serve_start_host(void)
         return -1;
     }
     lua_pushcfunction(L, serve_l_start);
-    task_spawn(L, 1, "serve", 0);
+    serve_lua_push(L, &srv.lim);
+    if (srv.listen) {
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, srv.listen_host);
+        lua_setfield(L, -2, "host");
+        lua_pushinteger(L, srv.listen_port);
+        lua_setfield(L, -2, "port");
+        lua_pushboolean(L, srv.listen_given);
+        lua_setfield(L, -2, "required");
+    } else {
+        lua_pushnil(L);
+    }
+    task_spawn(L, 3, "serve", 0);
     return 0;
 }
 
@@ -309,10 +340,56 @@ static int serve_number(const char *opt, const char *val, double min, double max
     return 0;
 }
 
+/* HOST:PORT, [IPv6]:PORT, or off/none. HOST is an IP address: the
+ * address is bound as it is: resolving a name would wait on the resolver. */
+static int serve_parse_listen(const char *val)
+{
+    if (!val) {
+        fprintf(stderr, "moonpod serve: --listen needs HOST:PORT or off\n");
+        return -1;
+    }
+    if (strcmp(val, "off") == 0 || strcmp(val, "none") == 0) {
+        srv.listen = 0;
+        return 0;
+    }
+    const char *host = val, *colon = strrchr(val, ':');
+    size_t hlen = colon ? (size_t)(colon - val) : 0;
+    if (val[0] == '[') {
+        const char *close = strchr(val, ']');
+        if (!close || close[1] != ':')
+            colon = NULL;
+        host = val + 1;
+        hlen = close ? (size_t)(close - host) : 0;
+    } else if (colon && memchr(val, ':', hlen)) {
+        colon = NULL; /* an IPv6 address needs its brackets */
+    }
+    char *end;
+    long port = colon ? strtol(colon + 1, &end, 10) : -1;
+    struct sockaddr_storage addr;
+    if (!colon || hlen == 0 || hlen >= sizeof srv.listen_host || colon[1] == '\0' || *end || port < 0 ||
+        port > 65535) {
+        fprintf(stderr, "moonpod serve: --listen needs HOST:PORT ([::1]:PORT for IPv6, port 0..65535) or off: '%s'\n",
+                val);
+        return -1;
+    }
+    memcpy(srv.listen_host, host, hlen);
+    srv.listen_host[hlen] = '\0';
+    if (uv_ip4_addr(srv.listen_host, (int)port, (struct sockaddr_in *)&addr) != 0 &&
+        uv_ip6_addr(srv.listen_host, (int)port, (struct sockaddr_in6 *)&addr) != 0) {
+        fprintf(stderr, "moonpod serve: --listen: '%s' is not an IP address\n", srv.listen_host);
+        return -1;
+    }
+    srv.listen = 1;
+    srv.listen_port = (int)port;
+    return 0;
+}
+
 static int serve_parse(int argc, char **argv)
 {
     double mb = 64, slice = 1, drain = 10;
     int i;
+    if (serve_parse_listen(SERVE_DEFAULT_LISTEN) != 0)
+        return 2;
     for (i = 1; i < argc && argv[i][0] == '-'; i++) {
         const char *o = argv[i];
         int rc = 0;
@@ -328,6 +405,9 @@ static int serve_parse(int argc, char **argv)
             rc = serve_number(o, i + 1 < argc ? argv[++i] : NULL, 0.001, 3600, &slice);
         } else if (strcmp(o, "--drain-timeout") == 0) {
             rc = serve_number(o, i + 1 < argc ? argv[++i] : NULL, 0, 3600, &drain);
+        } else if (strcmp(o, "--listen") == 0) {
+            rc = serve_parse_listen(i + 1 < argc ? argv[++i] : NULL);
+            srv.listen_given = 1;
         } else {
             fprintf(stderr, "moonpod serve: unknown option '%s'\n", o);
             serve_usage(stderr);
@@ -405,10 +485,24 @@ static int serve_stream_stats_p(lua_State *L)
     return 0;
 }
 
+/* Protected, in the host: closes the /metrics listener. */
+static int serve_close_host_p(lua_State *L)
+{
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "moonpod.serve");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "close");
+    lua_call(L, 0, 0);
+    return 0;
+}
+
 static void serve_teardown(void)
 {
     if (srv.host) {
         lua_pushcfunction(srv.host, serve_stream_stats_p);
+        if (lua_pcall(srv.host, 0, 0, 0) != LUA_OK)
+            lua_pop(srv.host, 1);
+        lua_pushcfunction(srv.host, serve_close_host_p);
         if (lua_pcall(srv.host, 0, 0, 0) != LUA_OK)
             lua_pop(srv.host, 1);
     }

@@ -7,9 +7,8 @@
  * removed ones) without touching the event stream; systemd readiness and
  * watchdog through sd_notify.h.
  *
- * Seam for an HTTP endpoint (/metrics, /healthz): policy_foreach and
- * policy_get_counters (policy.h) give each policy's status and fault
- * counters; serve_healthy says whether the service is up. */
+ * /metrics and /healthz are served from the host state (lua/moonpod/serve.lua)
+ * on --listen, reading the policies and serve_healthy through serve_lua.h. */
 #ifndef MOONPOD_SERVE_H
 #define MOONPOD_SERVE_H
 
@@ -18,5 +17,7 @@ int serve_main(int argc, char **argv);
 
 /* 1 once every policy has set itself up and until the service stops. */
 int serve_healthy(void);
+/* Why serve_healthy is what it is: "ok", "starting", "reloading" or "draining". */
+const char *serve_health_reason(void);
 
 #endif

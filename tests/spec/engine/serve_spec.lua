@@ -69,6 +69,107 @@ local function seen(path, pattern)
   return engine.wait_for(function() return read(path):find(pattern, 1, true) ~= nil end, 20)
 end
 
+-- ---- /metrics and /healthz over real HTTP (curl) ----
+
+-- The port serve logged it listens on (--listen 127.0.0.1:0).
+local function metrics_port(h)
+  assert.is_true(engine.wait_for(function() return read(h.log):match("metrics on http://127%.0%.0%.1:%d+/") ~= nil end,
+    20), read(h.log))
+  return tonumber(read(h.log):match("metrics on http://127%.0%.0%.1:(%d+)/"))
+end
+
+-- GET path on port -> body, status code (nil and curl's exit status when
+-- nothing answered).
+local function get(port, path)
+  local r = moonpod.run { "curl", "-s", "-o", "-", "-w", "\n%{http_code}", "http://127.0.0.1:" .. port .. path }
+  if r.status ~= 0 then return nil, r.status end
+  local body, code = r.stdout:match("^(.*)\n(%d+)$")
+  return body, tonumber(code)
+end
+
+-- Parses the text exposition format strictly: every line is a HELP, a
+-- TYPE or a sample of a family declared just before with both; counters
+-- end in _total; no series twice. Returns { [name] = { { labels, value } } }.
+local function parse_metrics(text)
+  local families, series, current, types = {}, {}, nil, {}
+  local n = 0
+  assert.are.equal("\n", text:sub(-1), "the exposition ends with a newline")
+  for line in text:gmatch("([^\n]*)\n") do
+    n = n + 1
+    local where = ("line %d: %s"):format(n, line)
+    local help = line:match("^# HELP ([%a_:][%w_:]*) .+$")
+    local tname, ttype = line:match("^# TYPE ([%a_:][%w_:]*) (%a+)$")
+    if help then
+      assert.is_nil(families[help], "HELP twice or after samples: " .. where)
+      current = help
+      families[help] = {}
+    elseif tname then
+      assert.are.equal(current, tname, "TYPE without its HELP: " .. where)
+      assert.is_nil(types[tname], "TYPE twice: " .. where)
+      assert.is_truthy(({ counter = true, gauge = true })[ttype], where)
+      if ttype == "counter" then assert.is_truthy(tname:match("_total$"), "a counter without _total: " .. where) end
+      types[tname] = ttype
+    else
+      local name, rest = line:match("^([%a_:][%w_:]*)(.*)$")
+      assert.is_truthy(name, "not a sample: " .. where)
+      assert.are.equal(current, name, "sample outside its family: " .. where)
+      assert.is_truthy(types[name], "sample before TYPE: " .. where)
+      local labels, keys = {}, {}
+      if rest:sub(1, 1) == "{" then
+        local i = 2
+        while rest:sub(i, i) ~= "}" do
+          local k, after = rest:match('^([%a_][%w_]*)="()', i)
+          assert.is_truthy(k, "bad label: " .. where)
+          local v, j = {}, after
+          while true do
+            local c = rest:sub(j, j)
+            assert.are_not.equal("", c, "unterminated label value: " .. where)
+            if c == '"' then break end
+            if c == "\\" then
+              local e = rest:sub(j + 1, j + 1)
+              local map = { ["\\"] = "\\", ['"'] = '"', n = "\n" }
+              assert.is_truthy(map[e], "bad escape: " .. where)
+              v[#v + 1], j = map[e], j + 2
+            else
+              v[#v + 1], j = c, j + 1
+            end
+          end
+          assert.is_nil(labels[k], "label twice: " .. where)
+          labels[k], keys[#keys + 1] = table.concat(v), k
+          i = j + 1
+          if rest:sub(i, i) == "," then i = i + 1 end
+        end
+        rest = rest:sub(i + 1)
+      end
+      local value = rest:match("^ (%S+)$")
+      assert.is_truthy(value and (tonumber(value) or value == "NaN" or value == "+Inf" or value == "-Inf"),
+        "bad value: " .. where)
+      table.sort(keys)
+      local id = { name }
+      for _, k in ipairs(keys) do id[#id + 1] = k .. "=" .. labels[k] end
+      id = table.concat(id, "\0")
+      assert.is_nil(series[id], "series twice: " .. where)
+      series[id] = true
+      local fam = families[name]
+      fam[#fam + 1] = { labels = labels, value = tonumber(value) }
+    end
+  end
+  for name, samples in pairs(families) do
+    assert.is_truthy(types[name], name .. " has no TYPE")
+    assert.is_true(#samples > 0, name .. " has no sample")
+  end
+  return families
+end
+
+-- The value of name's sample whose labels include want.
+local function sample(families, name, want)
+  for _, s in ipairs(families[name] or {}) do
+    local all = true
+    for k, v in pairs(want or {}) do all = all and s.labels[k] == v end
+    if all then return s.value end
+  end
+end
+
 describe("moonpod serve on " .. engine.name, function()
   local names, servers = {}, {}
 
@@ -125,8 +226,10 @@ l:add_event_handler(function(ev)
 end)
 l:start()
 ]]):format(out))
-    local h = start(dir, { "--memory-limit", "16", "--time-limit", "0.5", "--drain-timeout", "0.5", dir })
+    local h = start(dir, { "--memory-limit", "16", "--time-limit", "0.5", "--drain-timeout", "0.5",
+      "--listen", "127.0.0.1:0", dir })
     assert.is_true(h.logged("serve: ready: 6 of 6 policies running"), read(h.log))
+    local port = metrics_port(h)
 
     local first = container("iso1")
     assert.is_true(seen(out, "rec start " .. first), read(out))
@@ -137,6 +240,36 @@ l:start()
     local second = container("iso2")
     assert.is_true(seen(out, "rec start " .. second), read(out))
     assert.is_true(seen(out, "top start " .. second .. " shared=true"), read(out))
+
+    -- /metrics counts each fault against its policy, over real HTTP
+    local body, code = get(port, "/metrics")
+    assert.are.equal(200, code, tostring(body))
+    local check = moonpod.run({ "promtool", "check", "metrics" }, { stdin = body })
+    assert.are.equal(0, check.status, check.stdout .. check.stderr)
+    local m = parse_metrics(body)
+    local function counter(metric, policy) return sample(m, "moonpod_policy_" .. metric .. "_total", { policy = policy }) end
+    local function status(policy, st) return sample(m, "moonpod_policy_status", { policy = policy, status = st }) end
+    assert.is_true(counter("errors", "errors") >= 2, body) -- at least one event of each container
+    assert.are.equal(1, counter("timeouts", "runaway"), body)
+    assert.are.equal(1, counter("memory_faults", "hungry"), body)
+    assert.are.equal(0, counter("errors", "recorder") + counter("timeouts", "recorder") + counter("memory_faults", "recorder"))
+    assert.are.equal(0, counter("timeouts", "hungry") + counter("memory_faults", "runaway"), body)
+    assert.is_true(counter("events_dropped", "slow") >= 1, body)
+    for _, p in ipairs { "recorder", "errors", "runaway", "hungry", "slow", "toplevel" } do
+      assert.are.equal(1, counter("starts", p), body)
+      local want = (p == "runaway" or p == "hungry") and "failed" or "running"
+      assert.are.equal(1, status(p, want), p .. "\n" .. body)
+      assert.are.equal(0, status(p, want == "failed" and "running" or "failed"), p .. "\n" .. body)
+    end
+    assert.are.equal(6, sample(m, "moonpod_serve_policies"))
+    assert.are.equal(16 * 1024 * 1024, sample(m, "moonpod_policy_memory_limit_bytes"))
+    assert.is_true(sample(m, "moonpod_policy_memory_bytes", { policy = "recorder" }) > 0)
+    assert.are.equal(0, sample(m, "moonpod_policy_memory_bytes", { policy = "hungry" })) -- its state is closed
+    assert.is_true(sample(m, "moonpod_events_received_total", { runtime = engine.name }) >= 4, body)
+    assert.are.equal(1, sample(m, "moonpod_event_stream_connected", { runtime = engine.name }), body)
+    assert.are.equal(1, sample(m, "moonpod_serve_healthy"))
+    assert.is_true(sample(m, "process_resident_memory_bytes") > 0)
+    assert.are.same({ "ok\n", 200 }, { get(port, "/healthz") })
 
     local r = h.stop()
     assert.are.equal(0, r.status, read(h.log))
@@ -153,6 +286,97 @@ l:start()
     assert.matches("1 task still running after the drain timeout of 0.5 s; stopping them", log)
     local errors = tonumber(log:match("policy 'errors': running; starts=1 errors=(%d+)"))
     assert.is_true(errors >= 2, log) -- at least one event of each container
+  end)
+
+  it("serves /metrics to a real Prometheus, answers 503 on /healthz while draining and closes the port", function()
+    local dir = fresh_dir("prom")
+    -- a task that never ends keeps the drain going until its bound
+    write(dir .. "/forever.lua", [[
+local moonpod = require "moonpod"
+moonpod.spawn(function() while true do moonpod.sleep(60) end end)
+]])
+    local h = start(dir, { "--listen", "127.0.0.1:0", "--drain-timeout", "3", dir })
+    local port = metrics_port(h)
+    assert.is_true(h.logged("ready: 1 of 1"), read(h.log))
+    assert.are.same({ "ok\n", 200 }, { get(port, "/healthz") })
+    local _, nope = get(port, "/nope")
+    assert.are.equal(404, nope)
+
+    -- a free port for Prometheus: bind one, let it go
+    local probe = moonpod.http_server {}
+    local prom_port = probe:port()
+    probe:close()
+    assert(moonpod.run({ "mkdir", "-p", dir .. "/data" }).ok)
+    write(dir .. "/prometheus.yml", ([[
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: moonpod-serve
+    static_configs:
+      - targets: ["127.0.0.1:%d"]
+]]):format(port))
+    local prom = moonpod.spawn(moonpod.run, { "prometheus", "--config.file=" .. dir .. "/prometheus.yml",
+      "--storage.tsdb.path=" .. dir .. "/data", "--web.listen-address=127.0.0.1:" .. prom_port }, { timeout = 120 })
+    local query = 'moonpod_policy_status{policy="forever",status="running"}'
+    local answer
+    local found = engine.wait_for(function()
+      local r = moonpod.run { "curl", "-s", "--get", "--data-urlencode", "query=" .. query,
+        "http://127.0.0.1:" .. prom_port .. "/api/v1/query" }
+      if r.status ~= 0 or r.stdout == "" then return false end
+      local ok, decoded = pcall(moonpod.json.decode, r.stdout) -- plain text while it starts
+      if not ok or type(decoded) ~= "table" then return false end
+      answer = decoded
+      return answer.status == "success" and #answer.data.result > 0
+    end, 30)
+    prom:cancel()
+    assert.is_true(found, "Prometheus has the series: " .. moonpod.json.encode(answer or {}))
+    local series = answer.data.result[1]
+    assert.are.equal("moonpod-serve", series.metric.job)
+    assert.are.equal(dir .. "/forever.lua", series.metric.path)
+    assert.are.equal("1", series.value[2])
+
+    h.signal("TERM")
+    local draining = engine.wait_for(function()
+      local body, code = get(port, "/healthz")
+      return code == 503 and body == "draining\n"
+    end, 3)
+    assert.is_true(draining, read(h.log))
+    assert.are.equal(0, h.task:join().status, read(h.log))
+    assert.matches("1 task still running after the drain timeout of 3.0 s", read(h.log))
+    local body, curl_status = get(port, "/healthz")
+    assert.is_nil(body)
+    assert.are.equal(7, curl_status) -- curl: could not connect
+    moonpod.run { "rm", "-rf", dir .. "/data" }
+  end)
+
+  it("refuses a bad --listen and exits 1 when the address is taken", function()
+    for _, bad in ipairs { "9464", "localhost:9464", "127.0.0.1:70000", "::1:9464", "[::1]", "127.0.0.1:" } do
+      local r = moonpod.run { BIN, "serve", "--listen", bad, "/dev/null" }
+      assert.are.equal(2, r.status, bad)
+      assert.matches("--listen", r.stderr, 1, true)
+    end
+    local dir = fresh_dir("taken")
+    write(dir .. "/idle.lua", "return {}\n")
+    local holder = moonpod.http_server {}
+    local r = moonpod.run({ BIN, "serve", "--listen", "127.0.0.1:" .. holder:port(), dir .. "/idle.lua" }, { timeout = 20 })
+    holder:close()
+    assert.are.equal(1, r.status, r.stderr)
+    assert.matches("cannot listen on 127.0.0.1:", r.stderr, 1, true)
+    assert.matches("--listen off", r.stderr, 1, true)
+
+    -- the default address, when taken (by us, or by a service already
+    -- there), is skipped with a warning: the service runs on
+    local default
+    engine.wait_for(function()
+      local ok, s = pcall(moonpod.http_server, { port = 9464 })
+      default = ok and s or nil
+      return ok
+    end, 5)
+    local h = start(dir, { dir .. "/idle.lua" })
+    assert.is_true(h.logged("ready: 1 of 1"), read(h.log))
+    assert.matches("serve: http server: cannot listen on 127.0.0.1:9464[^\n]*; no /metrics and /healthz", read(h.log))
+    assert.are.equal(0, h.stop().status, read(h.log))
+    if default then default:close() end
   end)
 
   it("reloads a changed policy on SIGHUP and keeps the old one when the new one does not load", function()
