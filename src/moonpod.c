@@ -5,6 +5,7 @@
 #include <lualib.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "client.h"
 #include "embed.h"
@@ -21,6 +22,7 @@
 #include "stats_monitor.h"
 #include "stream.h"
 #include "loop.h"
+#include "lua_alloc.h"
 #include "task.h"
 #include "term.h"
 #include "timer.h"
@@ -97,11 +99,38 @@ lua_State *moonpod_new_state(void)
     return moonpod_new_state_with(NULL, NULL);
 }
 
+/* An error outside any protected call: say what it was before Lua aborts. */
+static int moonpod_panic(lua_State *L)
+{
+    const char *msg = lua_tostring(L, -1);
+    log_msg(LOG_ERROR, "moonpod: unprotected error in a Lua state: %s", msg ? msg : "(not a string)");
+    return 0;
+}
+
+/* warn(): off until a script says "@on", as in the lua interpreter. */
+static void moonpod_warn(void *ud, const char *msg, int tocont)
+{
+    static int on, continued;
+    (void)ud;
+    if (!continued && *msg == '@') {
+        if (strcmp(msg, "@on") == 0)
+            on = 1;
+        else if (strcmp(msg, "@off") == 0)
+            on = 0;
+        return;
+    }
+    if (on)
+        fprintf(stderr, "%s%s%s", continued ? "" : "Lua warning: ", msg, tocont ? "" : "\n");
+    continued = tocont;
+}
+
 lua_State *moonpod_new_state_with(lua_Alloc alloc, void *ud)
 {
-    lua_State *L = alloc ? lua_newstate(alloc, ud) : luaL_newstate();
+    lua_State *L = lua_newstate(alloc ? alloc : lalloc_fn, ud);
     if (!L)
         return NULL;
+    lua_atpanic(L, moonpod_panic);
+    lua_setwarnf(L, moonpod_warn, NULL);
     log_configure();
     lua_pushcfunction(L, moonpod_init_state);
     if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
@@ -127,4 +156,5 @@ void moonpod_close_state(lua_State *L)
     task_shutdown();
     http_shutdown();
     loop_close();
+    lalloc_trim();
 }

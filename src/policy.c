@@ -18,6 +18,7 @@
 #include "event_source.h"
 #include "log.h"
 #include "loop.h"
+#include "lua_alloc.h"
 #include "moonpod.h"
 #include "task.h"
 
@@ -65,7 +66,7 @@ static void *pol_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     pol_state *ps = ud;
     size_t old = ptr ? osize : 0; /* without ptr, osize is a type tag */
     if (nsize == 0) {
-        free(ptr);
+        lalloc_free(ptr, old);
         ps->used -= old;
         return NULL;
     }
@@ -73,7 +74,7 @@ static void *pol_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         pol_fault(ps, FAULT_MEMORY);
         return NULL;
     }
-    void *np = realloc(ptr, nsize);
+    void *np = lalloc_resize(ptr, old, nsize);
     if (np)
         ps->used = ps->used - old + nsize;
     return np;
