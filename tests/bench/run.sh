@@ -17,7 +17,10 @@
 #       moonpod (a day of history on), `docker stats`, `podman stats
 #       --interval 1` and docker-py streaming: CPU time and peak RSS of each
 #       (tests/bench/monitor.sh, knobs BENCH_MONITOR_* there);
-#   (f) the event listener: throughput and latency (tests/bench/events.sh).
+#   (f) the event listener: throughput and latency (tests/bench/events.sh);
+#   (g) remediation latency: a container killed with SIGKILL, until it runs
+#       again, moonpod serve's policy against the engine's own restart
+#       policy and a 5 s polling loop (tests/bench/remediation.sh).
 #
 # Prints one set of tables per engine with ratios to the floor and the
 # targets (informational: the bench fails only when it cannot measure
@@ -31,8 +34,9 @@
 # BENCH_STATS_REPS_DOCKER=3, BENCH_STATS_REPS_PODMAN=10,
 # BENCH_STATS_SETTLE=1.2 (seconds of quiet before each Docker stats run),
 # BENCH_LOG_MB=100, BENCH_LOG_SMALL_MB=10, BENCH_LOGS_REPS=1,
-# BENCH_SKIP="stats logs" (leave parts out: list, stats, logs, monitor, events),
-# BENCH_EVENTS, BENCH_LATENCY_STARTS (tests/bench/events.sh),
+# BENCH_SKIP="stats logs" (leave parts out: list, stats, logs, monitor, events,
+# remediation), BENCH_EVENTS, BENCH_LATENCY_STARTS (tests/bench/events.sh),
+# BENCH_REMEDIATION_* (tests/bench/remediation.sh),
 # BENCH_KEEP_ENGINES=1 (leave the engines up),
 # MOONPOD_ENGINES_DIR (default: build/bench/engines, see below).
 set -euo pipefail
@@ -820,7 +824,7 @@ main() {
         esac
     done
     mkdir -p "$OUT"
-    rm -f "$OUT/engines-failed" "$OUT/results.md" "$OUT/events.md"
+    rm -f "$OUT/engines-failed" "$OUT/results.md" "$OUT/events.md" "$OUT/remediation.md"
     check_tools
     build_floor
     exec {STDOUT_FD}>&1 {STDERR_FD}>&2
@@ -832,12 +836,18 @@ main() {
     if ! skipped_part events; then
         BENCH_ENGINES="${BENCH_ENGINES[*]}" "$BENCH_DIR/events.sh" || log "warning: the events bench failed"
     fi
+    if ! skipped_part remediation; then
+        BENCH_ENGINES="${BENCH_ENGINES[*]}" "$BENCH_DIR/remediation.sh" || log "warning: the remediation bench failed"
+    fi
     lua5.4 "$BENCH_DIR/report.lua" "$OUT" "$OUT/results.md" "${BENCH_ENGINES[@]}"
     for engine in "${BENCH_ENGINES[@]}"; do
         [[ -r "$OUT/$engine/monitor/monitor.md" ]] && { echo; cat "$OUT/$engine/monitor/monitor.md"; } >>"$OUT/results.md"
     done
     if [[ -s "$OUT/events.md" ]]; then
         { printf '\n'; cat "$OUT/events.md"; } >>"$OUT/results.md"
+    fi
+    if [[ -s "$OUT/remediation.md" ]]; then
+        { printf '\n'; cat "$OUT/remediation.md"; } >>"$OUT/results.md"
     fi
     log "done in $(( SECONDS - t0 )) s; tables also in build/bench/results.md"
 }

@@ -24,6 +24,61 @@ describe("scripts/examples on " .. engine.name, function()
     assert.is_string(line, r.stdout)
     assert.matches("running", line)
     assert.matches("shown=yes", line)
+    -- a running container's CPU and memory follow its line
+    local after = r.stdout:sub(r.stdout:find(line, 1, true) + #line)
+    assert.matches("^\n%s+CPU: %d+%.%d%%\n%s+Memory: %d+%.%d%%\n", after)
+  end)
+
+  it("event_monitor prints the start and die events of a container until it has seen enough", function()
+    local other = engine.unique("evmon")
+    engine.container { name = other, create_only = true }
+    local run = moonpod.spawn(moonpod.run, { BIN, "scripts/examples/event_monitor.lua", "40", "3", other },
+      { timeout = 60 })
+    -- started and stopped until the script has seen three events: it may
+    -- come up at any point of a start, a die and (maybe) a stop, and any
+    -- three in a row hold a start and a die
+    for _ = 1, 20 do
+      if run:status() == "done" then break end
+      engine.cli("start", other)
+      engine.cli("stop", "-t", "0", other)
+    end
+    local r = run:join()
+    engine.remove(other)
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("^listening %(%d+ container%(s%) known%)", r.stdout)
+    local esc = other:gsub("%p", "%%%0")
+    assert.matches("\nContainer start: " .. esc .. "\n", r.stdout)
+    -- on Podman a stop is not always reported as such: a die always is
+    assert.matches("\nContainer die: " .. esc .. "\n", r.stdout)
+    assert.matches("\n3 event%(s%)\n$", r.stdout)
+  end)
+
+  it("event_monitor stops after its time with nothing to show", function()
+    local r = moonpod.run({ BIN, "scripts/examples/event_monitor.lua", "1", "5", engine.unique("none") },
+      { timeout = 60 })
+    assert.are.equal(0, r.status, r.stderr)
+    -- discovery knows every container (the setup's at least); the filter is on events
+    local known = tonumber(r.stdout:match("^listening %((%d+) container%(s%) known%)\n0 event%(s%)\n$"))
+    assert.is_true(known and known >= 1, r.stdout)
+  end)
+
+  it("stats_stream prints the samples of one container and stops after the count asked", function()
+    local r = moonpod.run({ BIN, "scripts/examples/stats_stream.lua", name, "3" }, { timeout = 60 })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("^streaming stats of " .. name:gsub("%p", "%%%0") .. " %(%x+%) on " .. engine.name, r.stdout)
+    local n = 0
+    for mem, pids in r.stdout:gmatch("\nCPU: %d+%.%d%%  memory: (%d+) / %d+ bytes %([%d.]+%%%)  pids: (%d+)") do
+      n = n + 1
+      assert.is_true(tonumber(mem) > 0 and tonumber(pids) >= 1, r.stdout)
+    end
+    assert.are.equal(3, n, r.stdout)
+    assert.matches("\n3 sample%(s%)\n$", r.stdout)
+  end)
+
+  it("stats_stream says what is wrong with a container that does not exist", function()
+    local r = moonpod.run({ BIN, "scripts/examples/stats_stream.lua", engine.unique("absent") }, { timeout = 60 })
+    assert.are_not.equal(0, r.status)
+    assert.matches("not_found", r.stderr)
   end)
 
   it("listener_performance counts the events it saw while it listened", function()
