@@ -57,7 +57,7 @@ struct evsrc_item {
 /* Items are about a kilobyte each, just past what malloc serves from its
  * per-thread cache: a few freed ones are kept for the next events. */
 #define EVSRC_SPARE_ITEMS 64
-#define EVSRC_ITEM_ROUND 512
+#define EVSRC_ITEM_ROUND 64
 static evsrc_item *evsrc_spare;
 static int evsrc_nspare;
 
@@ -183,7 +183,7 @@ static int evsrc_in(char **list, size_t n, const char *s)
 
 static void evsrc_item_free(evsrc_item *it)
 {
-    if (evsrc_nspare < EVSRC_SPARE_ITEMS && it->cap <= 4 * EVSRC_ITEM_ROUND) {
+    if (evsrc_nspare < EVSRC_SPARE_ITEMS && it->cap <= 4096) {
         it->next = evsrc_spare;
         evsrc_spare = it;
         evsrc_nspare++;

@@ -1,32 +1,94 @@
 #!/usr/bin/env bash
-# The README's first command: runs an example against the local engine, or,
-# when none answers, against a private Podman service started for the demo
-# (with two containers to look at) and stopped afterwards.
+# `make demo`, the README's first command: moonpod's main job on this
+# machine. Uses the local engine, or starts a private Podman service when
+# none answers (or the local one lacks the demo's image); starts a few
+# containers in trouble (scripts/dev/demo_containers.lua); runs
+# `moonpod serve` with the ready-made policies (scripts/policies) for about
+# a minute, each remediation logged as it happens; then removes what it
+# made. Knobs: MOONPOD_DEMO_SECONDS (60), MOONPOD_DEMO_IMAGE (busybox:latest,
+# on a local engine).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
-example=${1:-scripts/examples/basic_operations.lua}
+seconds=${MOONPOD_DEMO_SECONDS:-60}
+work=$repo/build/demo
+log() { printf '\ndemo: %s\n' "$*" >&2; }
 
-log() { printf 'demo: %s\n' "$*" >&2; }
+serve_pid="" checker_pid="" private=0
+cleanup() {
+    [[ -n "$checker_pid" ]] && kill "$checker_pid" 2>/dev/null
+    [[ -n "$serve_pid" ]] && kill -TERM "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null
+    ./moonpod scripts/dev/demo_containers.lua down 2>/dev/null || true
+    if [[ "$private" == 1 ]]; then scripts/dev/engines.sh stop podman >/dev/null 2>&1 || true; fi
+    return 0
+}
+trap cleanup EXIT
+
+start_private_podman() {
+    log "starting a private Podman service for the demo"
+    export MOONPOD_ENGINES_DIR=$repo/build/demo-engines
+    scripts/dev/engines.sh start podman
+    private=1
+    # shellcheck source=/dev/null
+    source "$MOONPOD_ENGINES_DIR/env.sh"
+    export CONTAINER_HOST=unix://$MOONPOD_TEST_PODMAN_SOCK
+    unset DOCKER_HOST
+    image=$MOONPOD_TEST_PODMAN_IMAGE
+}
 
 # an engine's API, not moonpod's own fallbacks (a service on your storage, the CLI)
+image=${MOONPOD_DEMO_IMAGE:-busybox:latest}
 if ./moonpod -e 'require("moonpod").connect { start_service = false, use_cli_fallback = false }' 2>/dev/null; then
-    log "using the local engine"
-    exec ./moonpod "$example"
+    log "using the local engine; the demo's containers are labelled moonpod.demo=true"
+else
+    start_private_podman
 fi
 
-log "no engine answers here: starting a private Podman service"
-export MOONPOD_ENGINES_DIR=$repo/build/demo-engines
-scripts/dev/engines.sh start podman
-trap 'scripts/dev/engines.sh stop podman >/dev/null 2>&1 || true' EXIT
-# shellcheck source=/dev/null
-source "$MOONPOD_ENGINES_DIR/env.sh"
-read -r -a podman_args <<<"$MOONPOD_TEST_PODMAN_ARGS"
-for name in demo-web demo-worker; do
-    podman "${podman_args[@]}" rm -f "$name" >/dev/null 2>&1 || true
-    podman "${podman_args[@]}" run -d --network none --name "$name" --label "demo=$name" \
-        "$MOONPOD_TEST_PODMAN_IMAGE" sh -c 'while true; do sleep 1; done' >/dev/null
-done
-podman "${podman_args[@]}" stop -t 0 demo-worker >/dev/null
-CONTAINER_HOST=unix://$MOONPOD_TEST_PODMAN_SOCK ./moonpod "$example"
+log "starting the containers in trouble"
+rc=0
+./moonpod scripts/dev/demo_containers.lua up "$image" || rc=$?
+if [[ "$rc" == 3 && "$private" == 0 ]]; then
+    log "the local engine has no $image (set MOONPOD_DEMO_IMAGE to one with /bin/sh)"
+    start_private_podman
+    ./moonpod scripts/dev/demo_containers.lua up "$image"
+elif [[ "$rc" != 0 ]]; then
+    exit "$rc"
+fi
+
+# The ready-made policies, set for a one-minute show: each wrapper sets a
+# policy's settings, then runs the policy's own file unchanged. Only the
+# demo's containers are touched (opt-in labels, all = false).
+mkdir -p "$work/policies"
+rm -f "$work"/policies/*.lua
+wrapper() {
+    printf 'require("moonpod.policykit").override(%q, %s)\nreturn dofile(%q)\n' \
+        "$1" "$2" "$repo/scripts/policies/$1.lua" >"$work/policies/$1.lua"
+}
+wrapper autoheal '{ grace = 0, alert_each = true }'
+wrapper restart-loop '{ all = false, max_deaths = 3, window = 30 }'
+wrapper resource-guard '{ cpu = 50, cycles = 3, interval = 2, action = "restart" }'
+wrapper janitor '{ all = false, older_than = 5, interval = 10 }'
+
+runtime=$(./moonpod -e 'print(require("moonpod").connect().runtime)')
+if [[ "$runtime" == podman ]] && { [[ "$private" == 1 ]] || [[ ! -d /run/systemd/system ]]; }; then
+    # Podman without systemd runs a container's health check only when asked:
+    # this stands in for the timer systemd would run.
+    log "Podman without systemd: the demo runs demo-unhealthy's health check every 2 s"
+    read -r -a podman_args <<<"${MOONPOD_TEST_PODMAN_ARGS:-}"
+    ( while sleep 2; do podman "${podman_args[@]}" healthcheck run demo-unhealthy >/dev/null 2>&1 || true; done ) &
+    checker_pid=$!
+fi
+
+log "moonpod serve with autoheal, restart-loop, resource-guard and janitor, for $seconds s"
+./moonpod serve --listen 127.0.0.1:0 "$work/policies" &
+serve_pid=$!
+sleep "$seconds"
+log "time is up: SIGTERM (serve drains and exits 0)"
+kill -TERM "$serve_pid"
+status=0
+wait "$serve_pid" || status=$?
+serve_pid=""
+log "serve exited with status $status; where the containers ended up:"
+./moonpod scripts/dev/demo_containers.lua status
+log "removing the demo's containers"
