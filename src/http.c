@@ -338,6 +338,12 @@ static int http_setup(http_req *r, const http_opts *o)
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     if (strcmp(method, "HEAD") == 0)
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    for (const struct curl_slist *h = o->extra_headers; h; h = h->next) {
+        struct curl_slist *l = curl_slist_append(r->headers, h->data);
+        bad |= !l;
+        if (l)
+            r->headers = l;
+    }
     if (r->headers)
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
     return bad ? -1 : 0;

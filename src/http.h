@@ -46,6 +46,7 @@ typedef struct http_opts {
     const char *body;         /* copied; NULL for none */
     size_t body_len;
     const char *content_type; /* for the body; default application/json */
+    const struct curl_slist *extra_headers; /* "Name: value" lines, copied; or NULL */
     long connect_timeout_ms;  /* 0: curl's default */
     long timeout_ms;          /* whole transfer; 0: none (streams) */
     size_t max_body;          /* bound on a buffered body; 0: HTTP_DEFAULT_MAX_BODY */
