@@ -11,6 +11,7 @@
 local M = {}
 
 local overrides = {}
+local CHOICES = setmetatable({}, { __name = "choices" }) -- a key no setting can have
 
 --- policykit.override(name, t): settings that policy `name`'s config() call
 --- takes over its file's defaults (each policy runs in its own Lua state,
@@ -20,10 +21,20 @@ function M.override(name, t)
   overrides[name] = t
 end
 
---- policykit.config(name, defaults) -> config: the defaults with the
+local function choice_ok(choices, key, v)
+  local allowed = choices and choices[key]
+  if not allowed then return true end
+  for _, a in ipairs(allowed) do
+    if a == v then return true end
+  end
+  return false
+end
+
+--- policykit.config(name, defaults, choices?) -> config: the defaults with the
 --- overrides for `name` applied; an override of a setting the policy does
---- not have, or of the wrong type, is an error (a typo must not pass silently).
-function M.config(name, defaults)
+--- not have, of the wrong type, or not among `choices[key]` (a list of the
+--- values allowed) is an error (a typo must not pass silently).
+function M.config(name, defaults, choices)
   local cfg = {}
   for k, v in pairs(defaults) do cfg[k] = v end
   for k, v in pairs(overrides[name] or {}) do
@@ -34,8 +45,12 @@ function M.config(name, defaults)
     if d ~= nil and type(v) ~= type(d) then
       error(("%s: setting '%s' must be a %s, not a %s"):format(name, k, type(d), type(v)), 2)
     end
+    if not choice_ok(choices, k, v) then
+      error(("%s: setting '%s' must be one of %s"):format(name, k, table.concat(choices[k], ", ")), 2)
+    end
     cfg[k] = v
   end
+  cfg[CHOICES] = choices
   return cfg
 end
 
@@ -60,8 +75,9 @@ function M.for_container(cfg, labels, prefix, keys)
     local raw = labels and labels[prefix .. key]
     if raw ~= nil then
       local v = parse(raw, cfg[key])
+      if v ~= nil and not choice_ok(cfg[CHOICES], key, v) then v = nil end
       if v == nil then
-        require("moonpod.core").log.warn("label %s%s=%s is not a %s: ignored", prefix, key, tostring(raw), type(cfg[key]))
+        require("moonpod.core").log.warn("label %s%s=%s is not a valid %s: ignored", prefix, key, tostring(raw), type(cfg[key]))
       else
         s[key] = v
       end

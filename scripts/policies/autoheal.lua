@@ -2,12 +2,16 @@
 --
 -- Event-driven: acts on the engine's health_status events, not by polling.
 -- Before each restart it waits Docker's backoff (100 ms, doubling, capped
--- at backoff_max), and the count starts over once the container has run
--- `reset_after` seconds since its last start. After `retries` restarts that
--- did not help it stops trying and sends an alert. With action = "kill" it
--- kills the container instead (SIGKILL), for containers whose own restart
--- policy should bring them back. A container that has just started is left
--- alone for `grace` seconds, then acted on only if still unhealthy.
+-- at backoff_max), which starts over once the container has run
+-- `reset_after` seconds since its last start. After `retries` restarts
+-- with no healthy state in between it stops trying and sends an alert
+-- (a healthy state starts the count over). With action = "kill" it
+-- kills the container instead (kill_signal, SIGKILL by default) and alerts:
+-- for a container that must not serve while unhealthy, or that something
+-- else brings back (neither Docker nor Podman applies a container's own
+-- restart policy after a kill through the API: it stays down). A container
+-- that has just started is left alone for `grace` seconds, then acted on
+-- only if still unhealthy.
 --
 -- Which containers: those labelled autoheal=true, or all with all = true.
 --
@@ -34,6 +38,7 @@ local config = kit.config("autoheal", {
   label = "autoheal",     -- the opt-in label (label=true)
   all = false,            -- look after every container, labelled or not
   action = "restart",     -- "restart" or "kill"
+  kill_signal = "SIGKILL",-- what action = "kill" sends
   grace = 0,              -- seconds after a start before acting
   retries = 5,            -- restarts before giving up and alerting
   backoff_initial = 0.1,  -- seconds before the first restart
@@ -44,7 +49,7 @@ local config = kit.config("autoheal", {
   webhook_url = "",       -- or MOONPOD_WEBHOOK_URL
   webhook_retries = 5,
   webhook_backoff = 0.5,
-})
+}, { action = { "restart", "kill" } })
 
 local LABEL_KEYS = { "action", "retries", "grace", "backoff_max" }
 local alert = kit.alerter("autoheal", config)
@@ -55,7 +60,7 @@ local state = {}
 local function get(id)
   local s = state[id]
   if not s then
-    s = { attempts = 0, started = moonpod.monotonic() - config.reset_after }
+    s = { attempts = 0, step = 0, started = moonpod.monotonic() - config.reset_after }
     state[id] = s
   end
   return s
@@ -72,7 +77,7 @@ local function heal(client, ev)
   local s = get(id)
   local cfg = kit.for_container(config, ev.labels, config.label .. ".", LABEL_KEYS)
   local since = moonpod.monotonic() - s.started
-  if since >= config.reset_after then s.attempts = 0; s.gave_up = false end
+  if since >= config.reset_after then s.step = 0 end
   if s.gave_up then return end
   if since < cfg.grace then
     moonpod.sleep(cfg.grace - since)
@@ -84,11 +89,11 @@ local function heal(client, ev)
       message = ("still unhealthy after %d restarts: left alone"):format(s.attempts) }
     return
   end
-  s.attempts = s.attempts + 1
-  moonpod.sleep(kit.backoff_delay(s.attempts, config.backoff_initial, cfg.backoff_max))
+  s.attempts, s.step = s.attempts + 1, s.step + 1
+  moonpod.sleep(kit.backoff_delay(s.step, config.backoff_initial, cfg.backoff_max))
   local ok, err
   if cfg.action == "kill" then
-    ok, err = pcall(client.kill_container, client, id, { signal = "SIGKILL" })
+    ok, err = pcall(client.kill_container, client, id, { signal = config.kill_signal })
   else
     ok, err = pcall(client.restart_container, client, id, { timeout = config.stop_timeout })
   end
@@ -97,7 +102,7 @@ local function heal(client, ev)
     return
   end
   moonpod.log.info("%s %s (unhealthy; attempt %d of %d)", cfg.action == "kill" and "killed" or "restarted", name, s.attempts, cfg.retries)
-  if config.alert_each then
+  if config.alert_each or cfg.action == "kill" then
     alert { event = cfg.action, container = name, container_id = id, attempts = s.attempts }
   end
 end
@@ -113,6 +118,10 @@ return {
       get(id).started = moonpod.monotonic()
     elseif ev.action == "remove" then
       state[id] = nil
+    elseif (ev.health or ev.health_status) == "healthy" then
+      -- the restarts helped: the retry count starts over
+      local s = state[id]
+      if s then s.attempts, s.gave_up = 0, false end
     elseif (ev.health or ev.health_status) == "unhealthy" then
       local s = get(id)
       if s.busy then return end

@@ -40,12 +40,13 @@ local config = kit.config("resource-guard", {
   webhook_url = "",       -- or MOONPOD_WEBHOOK_URL
   webhook_retries = 5,
   webhook_backoff = 0.5,
-})
+}, { action = { "alert", "restart", "stop" } })
 
 local LABEL_KEYS = { "cpu", "memory", "cycles", "action" }
 local alert = kit.alerter("resource-guard", config)
 
 local known = {}  -- id -> { name, cfg, over = consecutive count, busy }
+local mon
 
 local function info(client, id)
   local k = known[id]
@@ -77,7 +78,7 @@ end
 return {
   name = "resource-guard",
   setup = function(client)
-    local mon = stats.monitor { client = client, interval = config.interval, history = { retention = 10 * config.interval } }
+    mon = stats.monitor { client = client, interval = config.interval, history = { retention = 10 * config.interval } }
     mon:watch_all { filters = not config.all and { label = { config.label .. "=true" } } or nil }
     mon:on_sample(function(s)
       local id = s.container_id
@@ -98,4 +99,6 @@ return {
       end
     end)
   end,
+  -- the monitor's streams would otherwise hold up the service's drain
+  stop = function() if mon then mon:close() end end,
 }

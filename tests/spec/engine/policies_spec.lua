@@ -41,6 +41,20 @@ local function started_at(name)
   return engine.cli("inspect", "--format", "{{.State.StartedAt}}", name)
 end
 
+-- Docker runs health checks on its own; Podman without systemd runs them
+-- when asked: a task that asks every 0.5 s (cancel it when done).
+local function health_checks(name)
+  return moonpod.spawn(function()
+    if engine.name ~= "podman" then return end
+    while true do
+      local argv = engine.cli_argv()
+      for _, a in ipairs { "healthcheck", "run", name } do argv[#argv + 1] = a end
+      moonpod.run(argv, { timeout = 30, env = { CONTAINER_HOST = false } })
+      moonpod.sleep(0.5)
+    end
+  end)
+end
+
 describe("ready-made policies on " .. engine.name, function()
   local client, names, servers, receivers = nil, {}, {}, {}
 
@@ -69,6 +83,8 @@ describe("ready-made policies on " .. engine.name, function()
       local r = h.stop()
       -- a clean drain; under ASan or valgrind also no leak or memory error
       if r.status ~= 0 then bad[#bad + 1] = ("serve exited %s:\n%s"):format(tostring(r.status), h.log_text()) end
+      -- and no policy task outlived the drain (a monitor left open, say)
+      if h.log_text():find("after the drain timeout", 1, true) then bad[#bad + 1] = "slow drain:\n" .. h.log_text() end
     end
     servers = {}
     for _, r in ipairs(receivers) do r.stop() end
@@ -91,22 +107,11 @@ describe("ready-made policies on " .. engine.name, function()
     }
     client:start_container(id)
     local first = started_at(name)
-    -- Docker checks on its own; Podman without systemd checks when asked.
-    local checker
-    if engine.name == "podman" then
-      checker = moonpod.spawn(function()
-        while true do
-          local argv = engine.cli_argv()
-          for _, a in ipairs { "healthcheck", "run", name } do argv[#argv + 1] = a end
-          moonpod.run(argv, { timeout = 30, env = { CONTAINER_HOST = false } })
-          moonpod.sleep(0.5)
-        end
-      end)
-    end
+    local checker = health_checks(name)
     local ok = h.logged("restarted " .. name .. " (unhealthy; attempt 1 of 2)", 30)
       and h.logged("restarted " .. name .. " (unhealthy; attempt 2 of 2)", 30)
       and h.logged("gave_up " .. name, 30)
-    if checker then checker:cancel() end
+    checker:cancel()
     assert.is_true(ok, h.log_text())
     assert.are_not.equal(first, started_at(name))
     assert.are.equal("running", engine.state(name))
@@ -122,6 +127,28 @@ describe("ready-made policies on " .. engine.name, function()
     -- it stopped trying: no third restart
     moonpod.sleep(1.5)
     assert.is_nil(h.log_text():find("attempt 3", 1, true))
+  end)
+
+  it("autoheal kills instead when a label says so, and alerts through MOONPOD_WEBHOOK_URL", function()
+    local dir = fresh_dir("kill")
+    local r = receiver.start(dir .. "/recv", 0)
+    receivers[#receivers + 1] = r
+    local label = engine.unique("kill")
+    local file = wrapper(dir, "autoheal", { label = label })
+    local h = start(dir, { file }, { MOONPOD_WEBHOOK_URL = r.url })
+    local id, name = create {
+      labels = { [label] = "true", [label .. ".action"] = "kill" },
+      healthcheck = { test = "false", interval = 0.5, timeout = 2, retries = 1 },
+    }
+    client:start_container(id)
+    local checker = health_checks(name)
+    local ok = h.logged("killed " .. name .. " (unhealthy; attempt 1 of 5)", 30)
+    checker:cancel()
+    assert.is_true(ok, h.log_text())
+    assert.is_true(engine.wait_for(function() return engine.state(name) == "exited" end, 10))
+    assert.is_true(r.wait_posts(1, 10), h.log_text())
+    assert.are.equal("kill", r.posts()[1].event)
+    assert.are.equal(name, r.posts()[1].container)
   end)
 
   it("restart-loop stops a crash-looping container and alerts", function()
