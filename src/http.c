@@ -263,6 +263,15 @@ const char *http_header(const http_result *res, const char *name)
     return h->value;
 }
 
+void http_header_each(const http_result *res, http_header_fn fn, void *ud)
+{
+    struct curl_header *h = NULL;
+    /* the last response's headers only (not those of redirects or 100s) */
+    while ((h = curl_easy_nextheader(res->easy, CURLH_HEADER, -1, h)) != NULL)
+        if (fn(h->name, h->value, ud) != 0)
+            return;
+}
+
 static void http_check_done(void)
 {
     CURLMsg *msg;

@@ -1,5 +1,6 @@
 /* http_request — moonpod.http.request{ method, url, headers, body, timeout,
- * max_body } -> { status, headers, body }.
+ * max_body } -> { status, headers, body }; the response's headers by
+ * lower-case name (bounded in number and size).
  *
  * The transfer's result is only valid inside http.h's on_done callback, so
  * the callback copies what the script will see into the operation, which
@@ -22,7 +23,8 @@
 #define HREQ_MT "moonpod.http_request"
 #define HREQ_DEFAULT_TIMEOUT_MS 30000L
 #define HREQ_DEFAULT_MAX_BODY ((size_t)1 << 20)
-#define HREQ_MAX_HEADERS 64
+#define HREQ_MAX_HEADERS 64       /* sent, and kept of the response */
+#define HREQ_MAX_HEADER_BYTES 16384 /* of the response's headers kept */
 
 typedef struct hreq {
     task_wait wait;
@@ -34,10 +36,11 @@ typedef struct hreq {
     int too_large;
     size_t max_body;
     char *error;                /* curl's message, malloc'd */
-    char *content_type;
     char *body;
     size_t body_len;
-    char *location;
+    char *rheaders;             /* the response's: "name\0value\0" n times */
+    size_t rheaders_len;
+    int nrheaders;
 } hreq;
 
 static char *hreq_strdup(const char *s)
@@ -59,10 +62,27 @@ static void hreq_release(hreq *h)
     curl_slist_free_all(h->headers);
     h->headers = NULL;
     free(h->error);
-    free(h->content_type);
     free(h->body);
-    free(h->location);
-    h->error = h->content_type = h->body = h->location = NULL;
+    free(h->rheaders);
+    h->error = h->body = h->rheaders = NULL;
+}
+
+/* Keeps a response header, up to the bounds (the rest are left out). */
+static int hreq_keep_header(const char *name, const char *value, void *ud)
+{
+    hreq *h = ud;
+    size_t nn = strlen(name) + 1, vn = strlen(value) + 1;
+    if (h->nrheaders >= HREQ_MAX_HEADERS || h->rheaders_len + nn + vn > HREQ_MAX_HEADER_BYTES)
+        return 1;
+    if (!h->rheaders && !(h->rheaders = malloc(HREQ_MAX_HEADER_BYTES)))
+        return 1;
+    char *p = h->rheaders + h->rheaders_len;
+    for (size_t i = 0; i < nn; i++) /* names are case-insensitive: one spelling */
+        p[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] - 'A' + 'a' : name[i]);
+    memcpy(p + nn, value, vn);
+    h->rheaders_len += nn + vn;
+    h->nrheaders++;
+    return 0;
 }
 
 static void hreq_done(const http_result *res, void *ud)
@@ -74,8 +94,8 @@ static void hreq_done(const http_result *res, void *ud)
     h->status = res->status;
     h->too_large = res->too_large;
     h->error = hreq_strdup(res->error);
-    h->content_type = hreq_strdup(res->content_type);
-    h->location = hreq_strdup(http_header(res, "Location"));
+    if (res->status > 0)
+        http_header_each(res, hreq_keep_header, h);
     if (res->body && !res->too_large) {
         h->body = malloc(res->body_len + 1);
         if (h->body) {
@@ -135,14 +155,18 @@ static int hreq_k(lua_State *L, int status, lua_KContext ctx)
     lua_setfield(L, -2, "status");
     lua_pushlstring(L, h->body ? h->body : "", h->body ? h->body_len : 0);
     lua_setfield(L, -2, "body");
-    lua_createtable(L, 0, 2);
-    if (h->content_type) {
-        lua_pushstring(L, h->content_type);
-        lua_setfield(L, -2, "content-type");
-    }
-    if (h->location) {
-        lua_pushstring(L, h->location);
-        lua_setfield(L, -2, "location");
+    lua_createtable(L, 0, h->nrheaders);
+    const char *p = h->rheaders;
+    for (int i = 0; i < h->nrheaders; i++) {
+        const char *value = p + strlen(p) + 1;
+        /* a repeated header: its values joined, as HTTP allows */
+        if (lua_getfield(L, -1, p) == LUA_TSTRING)
+            lua_pushfstring(L, "%s, %s", lua_tostring(L, -1), value);
+        else
+            lua_pushstring(L, value);
+        lua_remove(L, -2);
+        lua_setfield(L, -2, p);
+        p = value + strlen(value) + 1;
     }
     lua_setfield(L, -2, "headers");
     hreq_release(h);

@@ -24,7 +24,7 @@ M.sections = {
       { "moonpod.now() -> seconds", "Wall-clock time, float epoch seconds." },
       { "moonpod.monotonic() -> seconds", "A clock that never goes back, for measuring durations." },
       { "moonpod.run(argv, opts?) -> { ok, status, stdout, stderr }", "Runs a child process (argv vector, never a shell) and waits for it; opts: `stdin`, `env`, `cwd`, `timeout`, `max_output`." },
-      { "moonpod.http.request{ method, url, headers, body, timeout, max_body } -> { status, headers, body }", "An HTTP(S) request on the loop (the task waits): method defaults to GET, or POST with a body; `timeout` in seconds (30); `max_body` bytes (1 MiB). Any HTTP status is a response; no answer raises an error object (`connection`, `timeout`, `protocol` — also for a body over max_body)." },
+      { "moonpod.http.request{ method, url, headers, body, timeout, max_body } -> { status, headers, body }", "An HTTP(S) request on the loop (the task waits): method defaults to GET, or POST with a body; `timeout` in seconds (30); `max_body` bytes (1 MiB); the response's `headers` by lower-case name. Any HTTP status is a response; no answer raises an error object (`connection`, `timeout`, `protocol` — also for a body over max_body)." },
       { "moonpod.exit(code?)", "Ends the process at the end of this turn of the loop." },
       { "moonpod.is_error(v, kind?) -> boolean", "Whether v is a moonpod error object (of that kind)." },
       { "moonpod.error(kind, message, fields?) -> error", "Makes an error object." },

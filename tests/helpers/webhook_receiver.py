@@ -7,7 +7,8 @@ Listens on 127.0.0.1 on a free port and writes it to DIR/port. Every POST
 body is appended to DIR/posts (one line each) after the first FAIL_FIRST
 POSTs, which are answered 503 and counted in DIR/refused. Also answers,
 for the HTTP client's tests: GET /status/NNN (that status, body "status
-NNN"), GET /big/N (N bytes), GET /slow/S (answers after S seconds), and
+NNN"), GET /big/N (N bytes), GET /headers/N (N
+headers, then Set-Cookie twice), GET /slow/S (answers after S seconds), and
 echoes any other request as JSON {method, path, headers, body}.
 """
 import json
@@ -52,6 +53,15 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(int(parts[1]), "status " + parts[1])
         if parts[0] == "big" and len(parts) > 1:
             return self.reply(200, "x" * int(parts[1]))
+        if parts[0] == "headers" and len(parts) > 1:
+            self.send_response(200)
+            for i in range(int(parts[1])):
+                self.send_header("X-Many-%d" % i, "v%d" % i)
+            self.send_header("Set-Cookie", "a=1")
+            self.send_header("Set-Cookie", "b=2")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
         if parts[0] == "slow" and len(parts) > 1:
             time.sleep(float(parts[1]))
             return self.reply(200, "slow")

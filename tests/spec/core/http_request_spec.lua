@@ -23,6 +23,8 @@ describe("moonpod.http.request", function()
     }
     assert.are.equal(200, res.status)
     assert.are.equal("application/json", res.headers["content-type"])
+    assert.are.equal(tostring(#res.body), res.headers["content-length"])
+    assert.matches("^BaseHTTP", res.headers.server)
     local echo = moonpod.json.decode(res.body)
     assert.are.equal("PUT", echo.method)
     assert.are.equal("/echo", echo.path)
@@ -64,6 +66,18 @@ describe("moonpod.http.request", function()
     assert.is_true(moonpod.is_error(err, "protocol"), tostring(err))
     assert.matches("larger than max_body", err.message, 1, true)
     assert.are.equal(5000, #moonpod.http.request { url = r.base .. "/big/5000", max_body = 5000 }.body)
+  end)
+
+  it("joins a repeated response header and keeps a bounded number of them", function()
+    local few = moonpod.http.request { url = r.base .. "/headers/2" }
+    assert.are.equal("v1", few.headers["x-many-1"])
+    assert.are.equal("a=1, b=2", few.headers["set-cookie"])
+    local many = moonpod.http.request { url = r.base .. "/headers/500" }
+    assert.are.equal(200, many.status)
+    local n = 0
+    for _ in pairs(many.headers) do n = n + 1 end
+    assert.are.equal(64, n)
+    assert.are.equal("v0", many.headers["x-many-0"])
   end)
 
   it("refuses bad arguments", function()
