@@ -30,7 +30,6 @@ typedef struct hreq {
     task_wait wait;
     http_req *req;
     struct curl_slist *headers; /* request headers we set */
-    int done;
     CURLcode code;
     long status;
     int too_large;
@@ -38,6 +37,7 @@ typedef struct hreq {
     char *error;                /* curl's message, malloc'd */
     char *body;
     size_t body_len;
+    int oom;                    /* the body could not be copied */
     char *rheaders;             /* the response's: "name\0value\0" n times */
     size_t rheaders_len;
     int nrheaders;
@@ -89,7 +89,6 @@ static void hreq_done(const http_result *res, void *ud)
 {
     hreq *h = ud;
     h->req = NULL;
-    h->done = 1;
     h->code = res->code;
     h->status = res->status;
     h->too_large = res->too_large;
@@ -102,6 +101,8 @@ static void hreq_done(const http_result *res, void *ud)
             memcpy(h->body, res->body, res->body_len);
             h->body[res->body_len] = '\0';
             h->body_len = res->body_len;
+        } else {
+            h->oom = 1;
         }
     }
     task_wake(&h->wait);
@@ -140,6 +141,8 @@ static int hreq_k(lua_State *L, int status, lua_KContext ctx)
         snprintf(msg, sizeof msg, "the response body is larger than max_body (%zu bytes)", h->max_body);
         return hreq_raise(L, "protocol", msg, url);
     }
+    if (h->oom)
+        return hreq_raise(L, "protocol", "out of memory for the response body", url);
     if (h->code == CURLE_OPERATION_TIMEDOUT)
         return hreq_raise(L, "timeout", h->error && *h->error ? h->error : "timed out", url);
     if (h->code != CURLE_OK) {
@@ -254,6 +257,8 @@ static int hreq_l_request(lua_State *L)
     for (const char *p = method; *p; p++)
         if (*p < 'A' || *p > 'Z')
             return luaL_error(L, "moonpod.http.request: bad method '%s'", method);
+    if (!*method || strlen(method) > 32)
+        return luaL_error(L, "moonpod.http.request: bad method '%s'", method);
     long timeout_ms = hreq_opt_ms(L, "timeout", HREQ_DEFAULT_TIMEOUT_MS);
     lua_getfield(L, 1, "max_body");
     lua_Integer max_body = luaL_optinteger(L, -1, (lua_Integer)HREQ_DEFAULT_MAX_BODY);
