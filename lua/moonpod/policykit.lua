@@ -45,10 +45,16 @@ function M.config(name, defaults, choices)
     if d ~= nil and type(v) ~= type(d) then
       error(("%s: setting '%s' must be a %s, not a %s"):format(name, k, type(d), type(v)), 2)
     end
+    cfg[k] = v
+  end
+  -- the file's own table is checked too: a user edits it by hand
+  for k, v in pairs(cfg) do
     if not choice_ok(choices, k, v) then
       error(("%s: setting '%s' must be one of %s"):format(name, k, table.concat(choices[k], ", ")), 2)
     end
-    cfg[k] = v
+    if type(v) == "number" and not (v >= 0 and v < math.huge) then
+      error(("%s: setting '%s' must be a number >= 0"):format(name, k), 2)
+    end
   end
   cfg[CHOICES] = choices
   return cfg
@@ -56,7 +62,10 @@ end
 
 local function parse(value, like)
   local t = type(like)
-  if t == "number" then return tonumber(value) end
+  if t == "number" then
+    local n = tonumber(value)
+    return n and n >= 0 and n < math.huge and n or nil
+  end
   if t == "boolean" then
     if value == "true" or value == "1" or value == "yes" then return true end
     if value == "false" or value == "0" or value == "no" then return false end

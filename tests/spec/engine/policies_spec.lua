@@ -171,7 +171,7 @@ describe("ready-made policies on " .. engine.name, function()
     local label = engine.unique("guard")
     local file = wrapper(dir, "resource-guard", { label = label, cpu = 20, cycles = 2, interval = 1, action = "stop" })
     local h = start(dir, { file })
-    local burner_id, burner = create { labels = { [label] = "true" }, cmd = { "sh", "-c", "while :; do :; done" } }
+    local burner_id, burner = create { labels = { [label] = "true" }, cmd = { "sh", "-c", "trap 'exit 0' TERM; while :; do :; done" } }
     local idle_id, idle = create { labels = { [label] = "true" } }
     client:start_container(burner_id)
     client:start_container(idle_id)
