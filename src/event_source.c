@@ -319,12 +319,24 @@ static int evsrc_matches(const evsrc *s, const event_view *v)
  * its events are left to the listener, which reads the state itself. */
 static int evsrc_health_repeat(evsrc *s, const event_view *v)
 {
-    if (s->e->runtime == RUNTIME_PODMAN || strcmp(v->action, "health_status") != 0 || !v->health[0] || !v->id.p)
+    if (s->e->runtime == RUNTIME_PODMAN || !v->id.p)
+        return 0;
+    /* A (re)started container's health starts over (Docker sends no
+     * "starting"): its next state is news even if it is the old one. */
+    int started = strcmp(v->action, "start") == 0;
+    if (!started && (strcmp(v->action, "health_status") != 0 || !v->health[0]))
         return 0;
     uint64_t h = evsrc_hash(v->id.p, v->id.n) | 1;
     size_t slot = h % EVSRC_HEALTH_SLOTS;
     for (size_t probe = 0; probe < 8; probe++, slot = (slot + 1) % EVSRC_HEALTH_SLOTS) {
         evsrc_health *e = &s->health[slot];
+        if (started) {
+            if (e->id_hash == h)
+                e->state[0] = '\0';
+            if (e->id_hash == h || e->id_hash == 0)
+                return 0;
+            continue;
+        }
         if (e->id_hash == h) {
             if (strcmp(e->state, v->health) == 0)
                 return 1;
@@ -338,7 +350,8 @@ static int evsrc_health_repeat(evsrc *s, const event_view *v)
         }
     }
     /* a crowded neighbourhood: forget it rather than grow */
-    memset(s->health, 0, sizeof s->health);
+    if (!started)
+        memset(s->health, 0, sizeof s->health);
     return 0;
 }
 

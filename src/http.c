@@ -263,6 +263,15 @@ const char *http_header(const http_result *res, const char *name)
     return h->value;
 }
 
+void http_header_each(const http_result *res, http_header_fn fn, void *ud)
+{
+    struct curl_header *h = NULL;
+    /* the last response's headers only (not those of redirects or 100s) */
+    while ((h = curl_easy_nextheader(res->easy, CURLH_HEADER, -1, h)) != NULL)
+        if (fn(h->name, h->value, ud) != 0)
+            return;
+}
+
 static void http_check_done(void)
 {
     CURLMsg *msg;
@@ -338,6 +347,12 @@ static int http_setup(http_req *r, const http_opts *o)
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     if (strcmp(method, "HEAD") == 0)
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    for (const struct curl_slist *h = o->extra_headers; h; h = h->next) {
+        struct curl_slist *l = curl_slist_append(r->headers, h->data);
+        bad |= !l;
+        if (l)
+            r->headers = l;
+    }
     if (r->headers)
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
     return bad ? -1 : 0;

@@ -31,6 +31,11 @@ typedef struct http_result {
  * valid during the on_done callback. */
 const char *http_header(const http_result *res, const char *name);
 
+/* Calls fn(name, value, ud) for each header of the response, in order,
+ * until fn returns non-zero. Only during the on_done callback. */
+typedef int (*http_header_fn)(const char *name, const char *value, void *ud);
+void http_header_each(const http_result *res, http_header_fn fn, void *ud);
+
 typedef void (*http_done_fn)(const http_result *res, void *ud);
 /* Streamed body bytes. Called from inside curl: it must not call into curl
  * or Lua. Returns HTTP_DATA_OK when it took all n bytes, HTTP_DATA_PAUSE
@@ -46,6 +51,7 @@ typedef struct http_opts {
     const char *body;         /* copied; NULL for none */
     size_t body_len;
     const char *content_type; /* for the body; default application/json */
+    const struct curl_slist *extra_headers; /* "Name: value" lines, copied; or NULL */
     long connect_timeout_ms;  /* 0: curl's default */
     long timeout_ms;          /* whole transfer; 0: none (streams) */
     size_t max_body;          /* bound on a buffered body; 0: HTTP_DEFAULT_MAX_BODY */

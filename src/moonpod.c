@@ -13,6 +13,7 @@
 #include "event_source.h"
 #include "http.h"
 #include "history_store.h"
+#include "http_request.h"
 #include "http_server.h"
 #include "json.h"
 #include "log.h"
@@ -66,6 +67,7 @@ int moonpod_open_core(lua_State *L)
     stats_monitor_register(L);
     metrics_register(L);
     http_server_register(L);
+    http_request_register(L);
     history_store_register(L);
     lua_pushcfunction(L, moonpod_l_exit);
     lua_setfield(L, -2, "exit");

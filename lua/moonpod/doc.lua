@@ -24,6 +24,7 @@ M.sections = {
       { "moonpod.now() -> seconds", "Wall-clock time, float epoch seconds." },
       { "moonpod.monotonic() -> seconds", "A clock that never goes back, for measuring durations." },
       { "moonpod.run(argv, opts?) -> { ok, status, stdout, stderr }", "Runs a child process (argv vector, never a shell) and waits for it; opts: `stdin`, `env`, `cwd`, `timeout`, `max_output`." },
+      { "moonpod.http.request{ method, url, headers, body, timeout, max_body } -> { status, headers, body }", "An HTTP(S) request on the loop (the task waits): method defaults to GET, or POST with a body; `timeout` in seconds (30); `max_body` bytes (1 MiB); the response's `headers` by lower-case name. Any HTTP status is a response; no answer raises an error object (`connection`, `timeout`, `protocol` — also for a body over max_body)." },
       { "moonpod.exit(code?)", "Ends the process at the end of this turn of the loop." },
       { "moonpod.is_error(v, kind?) -> boolean", "Whether v is a moonpod error object (of that kind)." },
       { "moonpod.error(kind, message, fields?) -> error", "Makes an error object." },
@@ -123,6 +124,27 @@ M.sections = {
       { "mon:summary(id_or_name, metric, window?) -> { min, max, avg, last, count }", "Over the last `window` seconds (60)." },
       { "mon:serve_metrics{ host, port } -> server", "/metrics (Prometheus text format) and /healthz." },
       { "mon:close()", "Stops every stream and server; flushes the history store." },
+    },
+  },
+  {
+    name = "notify",
+    intro = "`local notify = require \"moonpod.notify\"`: alerts for policies, as log lines and webhook POSTs.",
+    entries = {
+      { "notify.webhook{ url, retries, backoff, max_backoff, timeout, queue, headers } -> hook", "`hook(t)` queues t as a JSON POST, sent from a task of its own and retried with doubling backoff (5 retries from 0.5 s) until a 2xx answer; a full queue (100) drops the alert. `hook.stats`: `sent`, `failed`, `dropped`, `attempts`." },
+      { "notify.alerter{ policy, webhook = url | {...} } -> alert, hook", "`alert{ event, container, message, ... }` logs a warning and, with a webhook (or MOONPOD_WEBHOOK_URL), POSTs it with `policy`, `time` and `host` added." },
+    },
+  },
+  {
+    name = "policykit",
+    intro = "`local kit = require \"moonpod.policykit\"`: what the ready-made policies in scripts/policies share.",
+    entries = {
+      { "policykit.override(name, settings)", "In a wrapper policy, before `dofile` of a ready-made one: settings over its defaults." },
+      { "policykit.config(name, defaults) -> config", "The defaults with the overrides for `name`; an unknown setting or one of the wrong type is an error." },
+      { "policykit.for_container(config, labels, prefix, keys) -> settings", "config with each key replaced by the container's label `prefix .. key`, parsed as the setting's type." },
+      { "policykit.selected(config, labels) -> boolean", "Whether a policy looks after the container: `config.all`, or the label `config.label` is \"true\"." },
+      { "policykit.filters(config) -> container_filters", "The listener filter for the opt-in label (nil with `config.all`)." },
+      { "policykit.alerter(name, config) -> alert", "notify.alerter with `config.webhook_url` (or MOONPOD_WEBHOOK_URL), `webhook_retries`, `webhook_backoff`." },
+      { "policykit.backoff_delay(attempt, initial, max) -> seconds", "Docker's restart backoff: initial, doubling, capped at max." },
     },
   },
   {

@@ -234,7 +234,8 @@ local function run(self)
       local fresh = true
       if podman and a.action == "health_status" then
         fresh = podman_health(self, a)
-      elseif a.action == "remove" then
+      elseif a.action == "remove" or a.action == "start" then
+        -- a (re)started container's health starts over
         self.health[a.container_id or ""] = nil
       end
       if self.registry and fresh then self.registry:apply(a) end
