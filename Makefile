@@ -5,7 +5,7 @@
 #   make test       deps + build (normal and ASan/UBSan) + private engines + the whole suite
 #   make asan       build build/asan/moonpod with AddressSanitizer and UBSan
 #   make bench      benchmarks side by side with the peers, printing ratios
-#   make demo       run an example against a local engine (starting a private one if none answers)
+#   make demo       the ready-made policies at work on containers in trouble, for a minute
 
 PKGS      := lua5.4 libcurl libcjson libuv libedit sqlite3
 PREFIX    ?= /usr/local

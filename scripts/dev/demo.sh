@@ -62,7 +62,7 @@ fi
 mkdir -p "$work/policies"
 rm -f "$work"/policies/*.lua
 wrapper() {
-    printf 'require("moonpod.policykit").override(%q, %s)\nreturn dofile(%q)\n' \
+    printf 'require("moonpod.policykit").override("%s", %s)\nreturn dofile("%s")\n' \
         "$1" "$2" "$repo/scripts/policies/$1.lua" >"$work/policies/$1.lua"
 }
 wrapper autoheal '{ grace = 0, alert_each = true }'
@@ -76,7 +76,7 @@ if [[ "$runtime" == podman ]] && { [[ "$private" == 1 ]] || [[ ! -d /run/systemd
     # this stands in for the timer systemd would run.
     log "Podman without systemd: the demo runs demo-unhealthy's health check every 2 s"
     read -r -a podman_args <<<"${MOONPOD_TEST_PODMAN_ARGS:-}"
-    ( while sleep 2; do podman "${podman_args[@]}" healthcheck run demo-unhealthy >/dev/null 2>&1 || true; done ) &
+    ( while sleep 2; do env -u CONTAINER_HOST podman "${podman_args[@]}" healthcheck run demo-unhealthy >/dev/null 2>&1 || true; done ) &
     checker_pid=$!
 fi
 

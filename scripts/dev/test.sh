@@ -85,6 +85,10 @@ for flavour in release asan valgrind; do
     run_tap "both-$flavour" "${prefix[@]}" "$bin" "$busted" -o TAP tests/spec/both
 done
 
+# `make demo` once, against Docker as a local engine: it runs for half a minute.
+export MOONPOD_BIN=$repo/build/release/moonpod MOONPOD_FAKE_ENGINE=$repo/build/release/fake-engine
+run_tap "demo-release" "$MOONPOD_BIN" "$busted" -o TAP tests/spec/demo
+
 passed=$(cat "$results"/*.tap | grep -c '^ok ')
 failed=$(cat "$results"/*.tap | grep -c '^not ok ')
 echo "$passed passed, $failed failed"
