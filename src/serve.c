@@ -464,13 +464,20 @@ static void serve_log_counters(policy *p, void *ud)
             (unsigned long long)c->events_dropped);
 }
 
-/* Protected, in the host: what the shared stream saw, for the last log. */
-static int serve_stream_stats_p(lua_State *L)
+/* Pushes moonpod.serve[name] of the host state (raises: for protected calls). */
+static void serve_push_host_fn(lua_State *L, const char *name)
 {
     lua_getglobal(L, "require");
     lua_pushliteral(L, "moonpod.serve");
     lua_call(L, 1, 1);
-    lua_getfield(L, -1, "stats");
+    lua_getfield(L, -1, name);
+    lua_remove(L, -2);
+}
+
+/* Protected, in the host: what the shared stream saw, for the last log. */
+static int serve_stream_stats_p(lua_State *L)
+{
+    serve_push_host_fn(L, "stats");
     lua_call(L, 0, 1);
     if (!lua_istable(L, -1))
         return 0;
@@ -488,10 +495,7 @@ static int serve_stream_stats_p(lua_State *L)
 /* Protected, in the host: closes the /metrics listener. */
 static int serve_close_host_p(lua_State *L)
 {
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "moonpod.serve");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "close");
+    serve_push_host_fn(L, "close");
     lua_call(L, 0, 0);
     return 0;
 }

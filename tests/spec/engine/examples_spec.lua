@@ -5,7 +5,7 @@ local engine = require "helpers.engine"
 
 local BIN = os.getenv("MOONPOD_BIN") or "./moonpod"
 
-describe("scripts/examples on " .. engine.name, function()
+describe("scripts/examples on " .. engine.name .. " #children", function()
   local name = engine.unique("example")
 
   setup(function()

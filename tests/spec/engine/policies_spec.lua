@@ -55,7 +55,7 @@ local function health_checks(name)
   end)
 end
 
-describe("ready-made policies on " .. engine.name, function()
+describe("ready-made policies on " .. engine.name .. " #children", function()
   local client, names, servers, receivers = nil, {}, {}, {}
 
   setup(function() client = moonpod.connect() end)

@@ -170,7 +170,7 @@ local function sample(families, name, want)
   end
 end
 
-describe("moonpod serve on " .. engine.name, function()
+describe("moonpod serve on " .. engine.name .. " #children", function()
   local names, servers = {}, {}
 
   local function container(tag)

@@ -6,7 +6,7 @@ local engine = require "helpers.engine"
 
 local BIN = os.getenv("MOONPOD_BIN") or "./moonpod"
 
-describe("stats examples on " .. engine.name, function()
+describe("stats examples on " .. engine.name .. " #children", function()
   local made = {}
 
   teardown(function()
