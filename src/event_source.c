@@ -33,6 +33,7 @@
  * twice is recognised among the most recent events delivered. */
 #define EVSRC_REPLAY_MARGIN_NS 2000000000LL
 #define EVSRC_RECENT 1024
+#define EVSRC_STALE_NS (10LL * 1000000000LL) /* older than the newest by this: a re-send */
 /* A full buffer holds the stream (the engine and the kernel buffer meanwhile)
  * for this long before the oldest events are dropped: well under the
  * 100 ms after which Docker skips a subscriber that does not read. */
@@ -166,6 +167,13 @@ static uint64_t evsrc_key(const ev_scan *e)
     h ^= evsrc_hash(e->action.p ? e->action.p : "", e->action.n) * 31;
     h ^= (uint64_t)e->time_nano * 0x9E3779B97F4A7C15ull;
     return h | 1; /* 0 marks an empty slot */
+}
+
+static int64_t evsrc_wall_nano(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 static double evsrc_now_mono(void)
@@ -355,12 +363,20 @@ static int evsrc_health_repeat(evsrc *s, const event_view *v)
     return 0;
 }
 
-/* After a reconnect the engine replays from just before the newest event:
- * what was delivered already is skipped. Only events no newer than the
- * newest one before the reconnect are looked up. */
+/* Is this event one delivered already? Engines write in order, so only an
+ * event no newer than the newest one delivered can be. Podman's file
+ * logger, when it rotates its events log, reads it again from the top on a
+ * live stream and sends events from long ago: one much older than the
+ * newest, and than the clock (a clock set back must not blind the stream),
+ * is such a re-send. After a reconnect the engine replays from just before
+ * the newest event: those are looked up among the last EVSRC_RECENT. */
 static int evsrc_seen(const evsrc *s, int64_t t, uint64_t key)
 {
-    if (t == 0 || s->replay_until == 0 || t > s->replay_until)
+    if (t == 0 || t > s->last_nano)
+        return 0;
+    if (s->last_nano - t > EVSRC_STALE_NS && evsrc_wall_nano() - t > EVSRC_STALE_NS)
+        return 1;
+    if (s->replay_until == 0 || t > s->replay_until)
         return 0;
     for (size_t i = 0; i < EVSRC_RECENT; i++)
         if (s->recent[i] == key)
