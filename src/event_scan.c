@@ -463,7 +463,7 @@ size_t ev_scan_size(const ev_scan *e)
     return offsetof(ev_scan, attrs) + (size_t)e->nattrs * sizeof e->attrs[0];
 }
 
-static void ev_str_rebase(ev_str *s, const char *from, const char *to)
+void ev_str_rebase(ev_str *s, const char *from, const char *to)
 {
     if (s->p)
         s->p = to + (s->p - from);

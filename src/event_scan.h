@@ -56,6 +56,8 @@ size_t ev_str_copy(ev_str s, char *out, size_t outlen);
 /* The attribute's value, or a zero ev_str (p == NULL). */
 ev_str ev_scan_attr(const ev_scan *e, const char *key);
 
+/* Moves a span found in the text at `from` to the same place in a copy at `to`. */
+void ev_str_rebase(ev_str *s, const char *from, const char *to);
 /* A scan can be kept with a copy of its text instead of scanning again:
  * ev_scan_size is what of *e is in use (a prefix of the struct, to copy),
  * ev_scan_rebase moves the spans of such a copy, with its first nattrs

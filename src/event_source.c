@@ -220,10 +220,9 @@ static evsrc_item *evsrc_item_alloc(size_t size)
 /* The item's view points into its own copy of the text. */
 static void evsrc_view_rebase(event_view *v, const ev_scan *scan, const char *from, const char *to)
 {
-    ev_str *strs[] = {&v->id, &v->name, &v->image};
-    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
-        if (strs[i]->p)
-            strs[i]->p = to + (strs[i]->p - from);
+    ev_str_rebase(&v->id, from, to);
+    ev_str_rebase(&v->name, from, to);
+    ev_str_rebase(&v->image, from, to);
     v->scan = scan;
 }
 

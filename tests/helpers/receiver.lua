@@ -5,22 +5,8 @@ local moonpod = require "moonpod"
 
 local M = {}
 
-local function read(path)
-  local f = io.open(path)
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function wait_for(fn, seconds)
-  local deadline = moonpod.monotonic() + seconds
-  while not fn() do
-    if moonpod.monotonic() > deadline then return fn() end
-    moonpod.sleep(0.05)
-  end
-  return true
-end
+local read = require("helpers.serve").read
+local wait_for = require("helpers.engine").wait_for
 
 --- Starts the receiver writing into dir (created); the first `fail_first`
 --- POSTs to /hook are answered 503. Raises when it does not come up.

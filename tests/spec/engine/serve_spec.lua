@@ -8,19 +8,8 @@ local engine = require "helpers.engine"
 local BIN = os.getenv("MOONPOD_BIN") or "./moonpod"
 local TMP = os.getenv("MOONPOD_TEST_TMP") or "/tmp"
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
-local function read(path)
-  local f = io.open(path)
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local files = require "helpers.serve"
+local read, write = files.read, files.write
 
 local function fresh_dir(tag)
   local dir = ("%s/%s"):format(TMP, engine.unique("serve-" .. tag))
