@@ -16,6 +16,8 @@
 
 #include "client_impl.h"
 #include "error.h"
+#include "event_file.h"
+#include "event_file_format.h"
 #include "event_scan.h"
 #include "framing.h"
 #include "log.h"
@@ -39,6 +41,8 @@
  * 100 ms after which Docker skips a subscriber that does not read. */
 #define EVSRC_GRACE_MS 50
 #define EVSRC_HEALTH_SLOTS 1024
+#define EVSRC_FILE_PENDING 64
+#define EVSRC_FILE_PENDING_MAX 16384 /* bytes: a longer event is left to the stream */
 
 enum { ITEM_EVENT, ITEM_RECONNECTED, ITEM_FAILED };
 
@@ -75,6 +79,13 @@ typedef struct evsrc_filter {
     char *name_prefix;
 } evsrc_filter;
 
+/* An event of the events file not yet known to be this engine's. */
+typedef struct evsrc_pending {
+    uint64_t key;
+    char *text;                  /* in the API's form, or NULL */
+    size_t len;
+} evsrc_pending;
+
 typedef struct evsrc_health {
     uint64_t id_hash;
     char state[16];
@@ -110,6 +121,16 @@ typedef struct evsrc {
     /* counters */
     uint64_t received, delivered, dropped, filtered, health_repeats, replay_skipped, decode_errors, reconnects,
         pauses;
+    /* Podman's events file, followed next to the API stream (event_file.h):
+     * its events are taken only once the API has sent one of them too
+     * (`file_confirmed`), so a file of another Podman is never believed;
+     * till then the latest wait in `file_pending`, a ring. */
+    evfile *file;
+    int file_confirmed;
+    evsrc_pending file_pending[EVSRC_FILE_PENDING];
+    size_t file_pending_pos;
+    buf file_event;              /* a line of the file in the API's form */
+    uint64_t file_first, file_late, file_bad;
     /* Sharing (moonpod serve): a shared stream (`is_shared`) reads the
      * engine once and hands each event to the queues of its subscribers;
      * a subscriber (`upstream` set) has a filter and a queue of its own and
@@ -166,7 +187,9 @@ static uint64_t evsrc_key(const ev_scan *e)
     uint64_t h = evsrc_hash(e->id.p ? e->id.p : "", e->id.n);
     h ^= evsrc_hash(e->action.p ? e->action.p : "", e->action.n) * 31;
     h ^= (uint64_t)e->time_nano * 0x9E3779B97F4A7C15ull;
-    return h | 1; /* 0 marks an empty slot */
+    /* bit 1 set: 0 marks an empty slot; bit 0 is left for the ring to
+     * mark an event that came from the events file */
+    return (h | 2) & ~(uint64_t)1;
 }
 
 static int64_t evsrc_wall_nano(void)
@@ -362,6 +385,8 @@ static int evsrc_health_repeat(evsrc *s, const event_view *v)
     return 0;
 }
 
+enum { EVSRC_SEEN = 1, EVSRC_SEEN_IN_FILE = 2 };
+
 /* Is this event one delivered already? Engines write in order, so only an
  * event no newer than the newest one delivered can be. Podman's file
  * logger, when it rotates its events log, reads it again from the top on a
@@ -374,18 +399,19 @@ static int evsrc_seen(const evsrc *s, int64_t t, uint64_t key)
     if (t == 0 || t > s->last_nano)
         return 0;
     if (s->last_nano - t > EVSRC_STALE_NS && evsrc_wall_nano() - t > EVSRC_STALE_NS)
-        return 1;
-    if (s->replay_until == 0 || t > s->replay_until)
+        return EVSRC_SEEN;
+    /* with an events file, every event comes twice: look each one up */
+    if (!s->file && (s->replay_until == 0 || t > s->replay_until))
         return 0;
     for (size_t i = 0; i < EVSRC_RECENT; i++)
-        if (s->recent[i] == key)
-            return 1;
+        if ((s->recent[i] & ~(uint64_t)1) == key)
+            return s->recent[i] & 1 ? EVSRC_SEEN_IN_FILE : EVSRC_SEEN;
     return 0;
 }
 
-static void evsrc_remember(evsrc *s, int64_t t, uint64_t key)
+static void evsrc_remember(evsrc *s, int64_t t, uint64_t key, int from_file)
 {
-    s->recent[s->recent_pos] = key;
+    s->recent[s->recent_pos] = key | (from_file ? 1 : 0);
     s->recent_pos = (s->recent_pos + 1) % EVSRC_RECENT;
     if (t > s->last_nano)
         s->last_nano = t;
@@ -408,17 +434,69 @@ static void evsrc_offer(evsrc *s, const char *p, size_t n, const ev_scan *scan, 
     evsrc_push(s, it);
 }
 
-/* One event read from the stream and scanned. */
-static void evsrc_on_event(evsrc *s, const char *p, size_t n, const ev_scan *scan)
+static void evsrc_on_event(evsrc *s, const char *p, size_t n, const ev_scan *scan, int from_file);
+
+static void evsrc_pending_clear(evsrc *s)
+{
+    for (size_t i = 0; i < EVSRC_FILE_PENDING; i++) {
+        free(s->file_pending[i].text);
+        s->file_pending[i] = (evsrc_pending){0, NULL, 0};
+    }
+}
+
+/* An event of the API stream that the events file had first proves the
+ * file is this engine's. The file's events after that one, which the
+ * stream has yet to send, go now, in the file's order: later ones from the
+ * file must not overtake them. */
+static void evsrc_file_check(evsrc *s, uint64_t key)
+{
+    size_t at = 0;
+    while (at < EVSRC_FILE_PENDING && s->file_pending[at].key != key)
+        at++;
+    if (at == EVSRC_FILE_PENDING)
+        return;
+    s->file_confirmed = 1;
+    log_debug("events of %s: following %s as well", s->e->ep.display, evfile_path(s->file));
+    for (size_t i = (at + 1) % EVSRC_FILE_PENDING; i != s->file_pending_pos; i = (i + 1) % EVSRC_FILE_PENDING) {
+        evsrc_pending *pe = &s->file_pending[i];
+        ev_scan scan;
+        if (pe->text && ev_scan_event(pe->text, pe->len, &scan) == 0)
+            evsrc_on_event(s, pe->text, pe->len, &scan, 1);
+    }
+    evsrc_pending_clear(s);
+}
+
+/* Keeps an event of a file not yet confirmed. */
+static void evsrc_file_hold(evsrc *s, uint64_t key, const char *p, size_t n)
+{
+    evsrc_pending *pe = &s->file_pending[s->file_pending_pos];
+    free(pe->text);
+    pe->key = key;
+    pe->text = n <= EVSRC_FILE_PENDING_MAX ? malloc(n) : NULL;
+    pe->len = pe->text ? n : 0;
+    if (pe->text)
+        memcpy(pe->text, p, n);
+    s->file_pending_pos = (s->file_pending_pos + 1) % EVSRC_FILE_PENDING;
+}
+
+/* One event read from the stream (or the events file) and scanned:
+ * unless it was had already, filtered and queued. */
+static void evsrc_take(evsrc *s, const char *p, size_t n, const ev_scan *scan, uint64_t key, int from_file)
 {
     event_view v;
-    uint64_t key = evsrc_key(scan);
-    if (evsrc_seen(s, scan->time_nano, key)) {
-        s->replay_skipped++;
+    int seen = evsrc_seen(s, scan->time_nano, key);
+    if (seen) {
+        if (from_file)
+            s->file_late++;
+        else if (seen == EVSRC_SEEN)
+            s->replay_skipped++;
         return;
     }
-    evsrc_remember(s, scan->time_nano, key);
-    s->attempts = 0; /* the connection works */
+    evsrc_remember(s, scan->time_nano, key, from_file);
+    if (from_file)
+        s->file_first++;
+    else
+        s->attempts = 0; /* the connection works */
     model_event_view(scan, &v);
     if (evsrc_health_repeat(s, &v)) {
         s->health_repeats++;
@@ -432,6 +510,14 @@ static void evsrc_on_event(evsrc *s, const char *p, size_t n, const ev_scan *sca
         evsrc_offer(sub, p, n, scan, &v);
 }
 
+static void evsrc_on_event(evsrc *s, const char *p, size_t n, const ev_scan *scan, int from_file)
+{
+    uint64_t key = evsrc_key(scan);
+    evsrc_take(s, p, n, scan, key, from_file);
+    if (!from_file && s->file && !s->file_confirmed)
+        evsrc_file_check(s, key);
+}
+
 /* A value the framer found. */
 static int evsrc_on_value(void *ud, int fd, const char *p, size_t n)
 {
@@ -442,7 +528,7 @@ static int evsrc_on_value(void *ud, int fd, const char *p, size_t n)
     if (ev_scan_event(p, n, &scan) != 0)
         s->decode_errors++;
     else
-        evsrc_on_event(s, p, n, &scan);
+        evsrc_on_event(s, p, n, &scan, 0);
     return 0;
 }
 
@@ -464,7 +550,7 @@ static int evsrc_line_event(evsrc *s, const char *p, size_t n)
     if (*p != '{' || n > s->fj.max_value || ev_scan_event(p, n, &scan) != 0)
         return 0;
     s->received++;
-    evsrc_on_event(s, p, n, &scan);
+    evsrc_on_event(s, p, n, &scan, 0);
     return 1;
 }
 
@@ -490,6 +576,61 @@ static int evsrc_feed(evsrc *s, const char *p, size_t n)
         i += len;
     }
     return i < n ? frame_json_feed(&s->fj, p + i, n - i, evsrc_on_value, s) : 0;
+}
+
+/* ---- Podman's events file ---- */
+
+/* A line of the events file, in the API's form, takes the path of an event
+ * from the stream. While the buffer is full it is left to the stream,
+ * which holds and drops by its own rules (and replays it after a
+ * reconnect: it was not remembered). */
+static void evsrc_on_file_line(void *ud, const char *p, size_t n)
+{
+    evsrc *s = ud;
+    ev_scan scan;
+    if (s->file_event.oom) {
+        buf_free(&s->file_event);
+        buf_init(&s->file_event);
+    }
+    s->file_event.len = 0;
+    if (evfmt_convert(p, n, &s->file_event) != 0 || s->file_event.oom ||
+        ev_scan_event(s->file_event.p, s->file_event.len, &scan) != 0) {
+        s->file_bad++;
+        return;
+    }
+    if (!s->file_confirmed) {
+        evsrc_file_hold(s, evsrc_key(&scan), s->file_event.p, s->file_event.len);
+        return;
+    }
+    if (!s->is_shared && s->count >= s->max_items)
+        return;
+    evsrc_on_event(s, s->file_event.p, s->file_event.len, &scan, 1);
+}
+
+/* Follows Podman's events file next to the stream: the file named by
+ * `events_file`, else, for a Podman on this machine, the one its
+ * containers.conf names; `events_file = false` turns it off. */
+static void evsrc_file_start(lua_State *L, int cfg, evsrc *s)
+{
+    char path[4096], err[512];
+    int t = lua_getfield(L, cfg, "events_file");
+    if (t == LUA_TSTRING)
+        snprintf(path, sizeof path, "%s", lua_tostring(L, -1));
+    int off = t == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (t != LUA_TSTRING && t != LUA_TNIL && t != LUA_TBOOLEAN)
+        luaL_error(L, "event source: events_file must be a path or false");
+    if (off)
+        return;
+    if (t != LUA_TSTRING) {
+        int local = s->e->ep.transport == TRANSPORT_UNIX || s->e->ep.transport == TRANSPORT_CLI;
+        if (s->e->runtime != RUNTIME_PODMAN || !local || evfile_podman_path(path, sizeof path) != 0)
+            return;
+    }
+    buf_init(&s->file_event);
+    s->file = evfile_follow(path, evsrc_on_file_line, s, err, sizeof err);
+    if (!s->file)
+        log_debug("events of %s: not following the events file: %s", s->e->ep.display, err);
 }
 
 static void evsrc_on_grace(uv_timer_t *t)
@@ -696,6 +837,10 @@ static void evsrc_stop(evsrc *s)
     evsrc_unshare(s);
     engine_cancel(s->eop);
     s->eop = NULL;
+    evfile_stop(s->file);
+    s->file = NULL;
+    buf_free(&s->file_event);
+    evsrc_pending_clear(s);
     if (s->timer) {
         loop_close_free((uv_handle_t *)s->timer);
         s->timer = NULL;
@@ -858,7 +1003,7 @@ static int evsrc_l_stats(lua_State *L)
 {
     evsrc *s = evsrc_check(L);
     const evsrc *up = s->upstream ? s->upstream : s; /* what the connection saw */
-    lua_createtable(L, 0, 11);
+    lua_createtable(L, 0, 16);
     evsrc_set(L, "received", up->received);
     evsrc_set(L, "delivered", s->delivered);
     evsrc_set(L, "dropped", s->dropped);
@@ -877,6 +1022,13 @@ static int evsrc_l_stats(lua_State *L)
         lua_pushnumber(L, (lua_Number)up->last_nano / 1e9);
         lua_setfield(L, -2, "last_event_at");
     }
+    if (up->file && up->file_confirmed) {
+        lua_pushstring(L, evfile_path(up->file));
+        lua_setfield(L, -2, "events_file");
+    }
+    evsrc_set(L, "file_first", up->file_first);
+    evsrc_set(L, "file_late", up->file_late);
+    evsrc_set(L, "file_errors", up->file_bad + (up->file ? evfile_get_counts(up->file).overlong : 0));
     return 1;
 }
 
@@ -1023,6 +1175,7 @@ static int evsrc_l_new(lua_State *L)
         return luaL_error(L, "out of memory");
     uv_timer_init(loop_get(), s->grace);
     s->grace->data = s;
+    evsrc_file_start(L, 2, s);
     evsrc_connect(s);
     return 1;
 }

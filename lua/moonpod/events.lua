@@ -35,7 +35,7 @@ local DEFAULTS = {
 }
 
 local KNOWN = {
-  client = true, event_types = true, container_filters = true,
+  client = true, event_types = true, container_filters = true, events_file = true,
 }
 for k in pairs(DEFAULTS) do KNOWN[k] = true end
 
@@ -51,6 +51,7 @@ local function source_config(cfg, deliver_all)
     types = { "container" }, actions = cfg.event_types, labels = {}, deliver_all = deliver_all,
     buffer_size = cfg.event_buffer_size, auto_reconnect = cfg.auto_reconnect,
     reconnect_delay = cfg.reconnect_delay, max_reconnect_attempts = cfg.max_reconnect_attempts,
+    events_file = cfg.events_file,
   }
   for k, v in pairs(cfg.container_filters or {}) do
     local label = type(k) == "string" and k:match("^label%.(.+)$")
@@ -279,8 +280,13 @@ end
 
 --- listener:get_stats() -> { events_received, events_processed, events_dropped,
 ---   handler_errors, reconnects, uptime_seconds, event_buffer_size,
----   last_event_at, events_filtered, gaps, decode_errors, pauses, connected }
+---   last_event_at, events_filtered, gaps, decode_errors, pauses, connected,
+---   events_file, events_first_from_file }
 --- pauses: how often a full buffer held the stream.
+--- events_file: Podman's events log when the listener follows it too (for
+--- Podman on this machine: events arrive as written, not when Podman's API
+--- next polls the file), and events_first_from_file how many came that way.
+--- `events_file` in the config names the file, or is false to not follow it.
 --- event_buffer_size is how many events wait in the buffer now.
 function Listener:get_stats()
   local s = self.source and self.source:stats() or {}
@@ -298,6 +304,8 @@ function Listener:get_stats()
     event_buffer_size = s.buffered or 0,
     last_event_at = self.last_event_at,
     connected = s.connected or false,
+    events_file = s.events_file,
+    events_first_from_file = s.file_first or 0,
   }
 end
 

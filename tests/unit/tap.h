@@ -46,35 +46,35 @@ static inline int tap_point(int pass, const char *file, int line, const char *fm
 __attribute__((format(printf, 1, 2)))
 static inline void tap_diag(const char *fmt, ...)
 {
-    char buf[1024];
+    char line[1024];
     va_list ap;
     size_t i;
 
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    for (i = 0; buf[i]; i++)
-        if (buf[i] == '\n' || buf[i] == '\r')
-            buf[i] = ' ';
-    printf("# %s\n", buf);
+    for (i = 0; line[i]; i++)
+        if (line[i] == '\n' || line[i] == '\r')
+            line[i] = ' ';
+    printf("# %s\n", line);
 }
 
 /* Prints a byte string readably inside a diagnostic. */
 static inline void tap_diag_mem(const char *label, const char *p, size_t n)
 {
-    char buf[512];
+    char line[512];
     size_t i, o = 0;
 
-    for (i = 0; i < n && o + 8 < sizeof buf; i++) {
+    for (i = 0; i < n && o + 8 < sizeof line; i++) {
         unsigned char c = (unsigned char)p[i];
 
         if (c >= 32 && c < 127 && c != '\\')
-            buf[o++] = (char)c;
+            line[o++] = (char)c;
         else
-            o += (size_t)snprintf(buf + o, sizeof buf - o, "\\x%02x", c);
+            o += (size_t)snprintf(line + o, sizeof line - o, "\\x%02x", c);
     }
-    buf[o] = '\0';
-    tap_diag("%s: \"%s\"%s (%zu bytes)", label, buf, i < n ? "..." : "", n);
+    line[o] = '\0';
+    tap_diag("%s: \"%s\"%s (%zu bytes)", label, line, i < n ? "..." : "", n);
 }
 
 static inline int tap_done(void)
