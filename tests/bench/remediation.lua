@@ -15,8 +15,10 @@
 -- run RUN_S seconds since its last start (so that Docker's restart backoff
 -- is back to its first step), and the next kill only once the previous
 -- container runs again. Latency: from just before the kill request to the
--- engine's own timestamp on the container's next start (or restart)
--- event, read by a listener filtered to the label in C. JITTER_S (default
+-- engine's own timestamp on the container's next start event, read by a
+-- listener filtered to the label in C. Not "restart": Podman logs that
+-- when its restart policy begins to act, some 70 ms before the container
+-- runs again (and Docker logs none for its policy's restarts). JITTER_S (default
 -- 0) delays each kill by a random 0..JITTER_S s more: for a polling remedy
 -- (JITTER_S = its period), so that kills land at random points of its
 -- cycle rather than always just after the tick that restarted the
@@ -41,7 +43,7 @@ local tag = ("rem%d"):format(math.floor(moonpod.now() * 1000) % 100000000)
 local last_start = {} -- id -> engine timestamp of its latest start
 
 local listener = events.listener {
-  client = client, event_types = { events.CONTAINER_START, events.CONTAINER_RESTART },
+  client = client, event_types = { events.CONTAINER_START },
   container_filters = { ["label.bench_remediation"] = contestant },
   discover_existing_containers = false, sync_on_startup = false,
 }
