@@ -90,7 +90,8 @@ local function heal(client, ev)
     return
   end
   s.attempts, s.step = s.attempts + 1, s.step + 1
-  moonpod.sleep(kit.backoff_delay(s.step, config.backoff_initial, cfg.backoff_max))
+  local delay = kit.backoff_delay(s.step, config.backoff_initial, cfg.backoff_max)
+  moonpod.sleep(delay)
   local ok, err
   if cfg.action == "kill" then
     ok, err = pcall(client.kill_container, client, id, { signal = config.kill_signal })
@@ -101,7 +102,8 @@ local function heal(client, ev)
     moonpod.log.error("%s of %s failed: %s", cfg.action, name, tostring(err))
     return
   end
-  moonpod.log.info("%s %s (unhealthy; attempt %d of %d)", cfg.action == "kill" and "killed" or "restarted", name, s.attempts, cfg.retries)
+  moonpod.log.info("%s %s (unhealthy; attempt %d of %d; after a %.2f s backoff)",
+    cfg.action == "kill" and "killed" or "restarted", name, s.attempts, cfg.retries, delay)
   if config.alert_each or cfg.action == "kill" then
     alert { event = cfg.action, container = name, container_id = id, attempts = s.attempts }
   end

@@ -1,7 +1,9 @@
 -- The ready-made policies (scripts/policies) under `moonpod serve`, against
 -- the engine under test: autoheal restarts an unhealthy container and gives
--- up after its retries, restart-loop stops a crash-looper, resource-guard
--- stops a CPU burner, janitor removes old exited containers but keeps the
+-- up after its retries, doubles its backoff and starts it over after
+-- reset_after, waits out a grace period; restart-loop stops a crash-looper,
+-- resource-guard stops a CPU burner and restarts a container over its
+-- memory threshold, janitor removes old exited containers but keeps the
 -- labelled ones; alerts reach a real webhook receiver on loopback, through
 -- its refusals. Each policy runs from a wrapper policy file that overrides
 -- its settings (short thresholds, and an opt-in label no one else uses, so
@@ -108,8 +110,8 @@ describe("ready-made policies on " .. engine.name .. " #children", function()
     client:start_container(id)
     local first = started_at(name)
     local checker = health_checks(name)
-    local ok = h.logged("restarted " .. name .. " (unhealthy; attempt 1 of 2)", 30)
-      and h.logged("restarted " .. name .. " (unhealthy; attempt 2 of 2)", 30)
+    local ok = h.logged("restarted " .. name .. " (unhealthy; attempt 1 of 2;", 30)
+      and h.logged("restarted " .. name .. " (unhealthy; attempt 2 of 2;", 30)
       and h.logged("gave_up " .. name, 30)
     checker:cancel()
     assert.is_true(ok, h.log_text())
@@ -129,6 +131,62 @@ describe("ready-made policies on " .. engine.name .. " #children", function()
     assert.is_nil(h.log_text():find("attempt 3", 1, true))
   end)
 
+  it("autoheal doubles its backoff, starts it over once a container has run reset_after, and waits out the grace", function()
+    local dir = fresh_dir("back")
+    local label = engine.unique("back")
+    local file = wrapper(dir, "autoheal", { label = label, retries = 3, backoff_initial = 0.2, reset_after = 2 })
+    local h = start(dir, { file })
+    local HEALTH = { test = "test -f /tmp/healthy", interval = 0.5, timeout = 2, retries = 1 }
+    local always = { test = "false", interval = 0.5, timeout = 2, retries = 1 }
+    -- unhealthy within a second of each start: it never runs reset_after, the backoff doubles
+    local sick_id, sick = create { labels = { [label] = "true" }, healthcheck = always }
+    -- healthy for 3 s after each start, then unhealthy: each time it ran past reset_after,
+    -- so each restart waits the first step again
+    local tires_id, tires = create { labels = { [label] = "true" }, healthcheck = HEALTH,
+      cmd = { "sh", "-c", "touch /tmp/healthy; sleep 3; rm /tmp/healthy; " .. LOOP } }
+    -- unhealthy at first, healthy after 1.5 s: within its grace of 4 s, so left alone
+    local slow_id, slow = create { labels = { [label] = "true", [label .. ".grace"] = "4" }, healthcheck = HEALTH,
+      cmd = { "sh", "-c", "sleep 1.5; touch /tmp/healthy; " .. LOOP } }
+    -- always unhealthy, grace 3 s: restarted, but only once the grace is over
+    local late_id, late = create { labels = { [label] = "true", [label .. ".grace"] = "3" }, healthcheck = always }
+    local checkers = {}
+    local t0 = moonpod.monotonic()
+    for _, c in ipairs { { sick_id, sick }, { tires_id, tires }, { slow_id, slow }, { late_id, late } } do
+      client:start_container(c[1])
+      checkers[#checkers + 1] = health_checks(c[2])
+    end
+    local function count(text, what)
+      local n, at = 0, 1
+      while true do
+        local i = text:find(what, at, true)
+        if not i then return n end
+        n, at = n + 1, i + 1
+      end
+    end
+    -- a healthy state between restarts starts the attempts over; the backoff
+    -- starts over only because it ran past reset_after
+    local again = "restarted " .. tires .. " (unhealthy; attempt 1 of 3; after a 0.20 s backoff)"
+    local late_at
+    local ok = engine.wait_for(function()
+      if not late_at and h.log_text():find("restarted " .. late .. " (unhealthy; attempt 1", 1, true) then
+        late_at = moonpod.monotonic()
+      end
+      return h.log_text():find("restarted " .. sick .. " (unhealthy; attempt 3 of 3", 1, true)
+        and count(h.log_text(), again) >= 3 and late_at
+    end, 60)
+    for _, c in ipairs(checkers) do c:cancel() end
+    assert.is_truthy(ok, h.log_text())
+    local text = h.log_text()
+    -- 100 ms doubling in Docker's manner, here from 0.2 s
+    assert.matches("restarted " .. sick .. " (unhealthy; attempt 1 of 3; after a 0.20 s backoff)", text, 1, true)
+    assert.matches("restarted " .. sick .. " (unhealthy; attempt 2 of 3; after a 0.40 s backoff)", text, 1, true)
+    assert.matches("restarted " .. sick .. " (unhealthy; attempt 3 of 3; after a 0.80 s backoff)", text, 1, true)
+    assert.is_nil(text:find("restarted " .. tires .. " (unhealthy; attempt 1 of 3; after a 0.40", 1, true))
+    assert.is_nil(text:find("restarted " .. slow, 1, true))
+    assert.are.equal("running", engine.state(slow))
+    assert.is_true(late_at - t0 >= 3, ("restarted %.2f s after its start, within its grace"):format(late_at - t0))
+  end)
+
   it("autoheal kills instead when a label says so, and alerts through MOONPOD_WEBHOOK_URL", function()
     local dir = fresh_dir("kill")
     local r = receiver.start(dir .. "/recv", 0)
@@ -142,7 +200,7 @@ describe("ready-made policies on " .. engine.name .. " #children", function()
     }
     client:start_container(id)
     local checker = health_checks(name)
-    local ok = h.logged("killed " .. name .. " (unhealthy; attempt 1 of 5)", 30)
+    local ok = h.logged("killed " .. name .. " (unhealthy; attempt 1 of 5;", 30)
     checker:cancel()
     assert.is_true(ok, h.log_text())
     assert.is_true(engine.wait_for(function() return engine.state(name) == "exited" end, 10))
@@ -180,6 +238,27 @@ describe("ready-made policies on " .. engine.name .. " #children", function()
     assert.is_true(engine.wait_for(function() return engine.state(burner) == "exited" end, 20))
     assert.are.equal("running", engine.state(idle))
     assert.is_nil(h.log_text():find(idle, 1, true))
+  end)
+
+  it("resource-guard restarts a container over its memory threshold, and leaves one under it", function()
+    local dir = fresh_dir("mem")
+    local label = engine.unique("mem")
+    local file = wrapper(dir, "resource-guard", { label = label, cpu = 0, memory = 25, cycles = 2, interval = 1,
+                                                  action = "restart" })
+    local h = start(dir, { file })
+    local MB = 1024 * 1024
+    -- 24 MB held in a shell variable, of a 64 MB limit: 37%
+    local fat_id, fat = create { labels = { [label] = "true" }, memory = 64 * MB,
+      cmd = { "sh", "-c", "x=$(head -c 25165824 /dev/zero | tr '\\0' a); " .. LOOP } }
+    local thin_id, thin = create { labels = { [label] = "true" }, memory = 64 * MB }
+    client:start_container(fat_id)
+    client:start_container(thin_id)
+    local first = started_at(fat)
+    assert.is_true(h.logged("resource_memory " .. fat, 40), h.log_text())
+    assert.matches("for 2 samples: restart", h.log_text(), 1, true)
+    assert.is_true(engine.wait_for(function() return started_at(fat) ~= first end, 20))
+    assert.are.equal("running", engine.state(thin))
+    assert.is_nil(h.log_text():find(thin, 1, true))
   end)
 
   it("janitor removes an old exited container and keeps the one labelled to keep", function()
