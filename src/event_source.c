@@ -741,49 +741,64 @@ static void evsrc_wait_cancel(task_wait *w)
     ((evsrc *)w)->waiting = 0;
 }
 
-/* Pushes the head item; returns the number of results. An event's model
- * is built from the scan kept with it, its spans moved from the item's
- * copy of the text to the Lua string. Everything is copied off the item,
- * and the item freed, before anything that may raise. */
-static int evsrc_push_head(lua_State *L, evsrc *s)
+/* Takes the head item, an event, off the queue and pushes its model;
+ * returns whether it matched the filters. The model is built from the scan
+ * kept with the item, its spans moved from the item's copy of the text to
+ * the Lua string. Everything is copied off the item, and the item freed,
+ * before anything that may raise. Leaves the text and the model. */
+static int evsrc_pop_event(lua_State *L, evsrc *s)
 {
     evsrc_item *it = s->head;
     ev_scan scan;
+    event_view v;
     luaL_checkstack(L, 8, "event source");
-    lua_pushlstring(L, evsrc_item_text(it), it->len);
+    const char *text = lua_pushlstring(L, evsrc_item_text(it), it->len);
     int text_idx = lua_gettop(L);
     s->head = it->next;
     if (!s->head)
         s->tail = NULL;
     s->count--;
-    int kind = it->kind, matched = it->matched;
-    event_view v;
-    if (kind == ITEM_EVENT) {
-        /* the item goes now: scan and view move to the Lua string's text */
-        const char *text = lua_tostring(L, text_idx);
-        memcpy(&scan, it->data, it->scan_size);
-        scan.nattrs = it->nattrs;
-        scan.attrs_dropped = 0;
-        ev_scan_rebase(&scan, scan.nattrs, evsrc_item_text(it), text);
-        v = it->view;
-        evsrc_view_rebase(&v, &scan, evsrc_item_text(it), text);
-    }
+    int matched = it->matched;
+    memcpy(&scan, it->data, it->scan_size);
+    scan.nattrs = it->nattrs;
+    scan.attrs_dropped = 0;
+    ev_scan_rebase(&scan, scan.nattrs, evsrc_item_text(it), text);
+    v = it->view;
+    evsrc_view_rebase(&v, &scan, evsrc_item_text(it), text);
     evsrc_item_free(it);
     evsrc_made_room(s);
-    if (kind == ITEM_EVENT) {
+    model_push_event_view(L, &v, text_idx, s->runtime);
+    s->delivered++;
+    return matched; /* the text stays on the stack, under the model */
+}
+
+/* Pushes the head item; returns the number of results. */
+static int evsrc_push_head(lua_State *L, evsrc *s)
+{
+    evsrc_item *it = s->head;
+    if (it->kind == ITEM_EVENT) {
         lua_pushliteral(L, "event");
-        model_push_event_view(L, &v, text_idx, s->runtime);
+        int matched = evsrc_pop_event(L, s);
+        lua_remove(L, -2);
         lua_pushboolean(L, matched);
-        s->delivered++;
         return 3;
     }
+    luaL_checkstack(L, 4, "event source");
+    lua_pushlstring(L, evsrc_item_text(it), it->len);
+    s->head = it->next;
+    if (!s->head)
+        s->tail = NULL;
+    s->count--;
+    int kind = it->kind;
+    evsrc_item_free(it);
+    evsrc_made_room(s);
     if (kind == ITEM_RECONNECTED) {
         lua_pushliteral(L, "reconnected");
         lua_insert(L, -2);
         return 2;
     }
     lua_pushliteral(L, "failed");
-    error_push(L, "connection", 0, lua_tostring(L, text_idx));
+    error_push(L, "connection", 0, lua_tostring(L, -2));
     return 2;
 }
 
@@ -811,6 +826,78 @@ static int evsrc_l_next(lua_State *L)
 {
     lua_settop(L, 1);
     return evsrc_next(L, evsrc_check(L));
+}
+
+static int evsrc_take(lua_State *L, evsrc *s);
+
+static int evsrc_take_k(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    (void)ctx;
+    evsrc *s = evsrc_check(L);
+    s->waiting = 0;
+    return evsrc_take(L, s);
+}
+
+/* Up to this many events per take: a run of them costs one call from Lua
+ * instead of one each. The events of a take are out of the queue while the
+ * handlers work through them, so the buffer holds up to a sixteenth more
+ * than its size. */
+static size_t evsrc_take_max(const evsrc *s)
+{
+    size_t n = s->max_items / 16;
+    return n < 1 ? 1 : n > 64 ? 64 : n;
+}
+
+static int evsrc_take(lua_State *L, evsrc *s)
+{
+    if (!s->head) {
+        if (s->stopped || s->failed) {
+            lua_pushnil(L);
+            return 1;
+        }
+        if (s->waiting)
+            return luaL_error(L, "another task is already reading this event source");
+        task_check_wait(L, "event source");
+        s->waiting = 1;
+        s->wait.cancel = evsrc_wait_cancel;
+        return task_yield(L, &s->wait, evsrc_take_k, 0);
+    }
+    if (s->head->kind != ITEM_EVENT)
+        return evsrc_push_head(L, s);
+    size_t max = evsrc_take_max(s);
+    lua_Integer n = 0;
+    while ((size_t)n < max && s->head && s->head->kind == ITEM_EVENT) {
+        n++;
+        int matched = evsrc_pop_event(L, s);
+        lua_rawseti(L, 2, n);
+        lua_pop(L, 1); /* the text */
+        lua_pushboolean(L, matched);
+        lua_rawseti(L, 3, n);
+    }
+    /* what a longer take left must not be kept alive by the lists */
+    for (lua_Integer i = n + 1; lua_rawgeti(L, 2, i) != LUA_TNIL; i++) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+        lua_rawseti(L, 2, i);
+    }
+    lua_pop(L, 1);
+    lua_pushinteger(L, n);
+    return 1;
+}
+
+/* source:take(events, matched) -> n           (events[1..n], matched[1..n]: a run of queued events)
+ *                             | "reconnected", "complete" | "partial"
+ *                             | "failed", err
+ *                             | nil                                     (stopped)
+ * as source:next(), for a run of events at once; waits while there are none. */
+static int evsrc_l_take(lua_State *L)
+{
+    lua_settop(L, 3);
+    evsrc *s = evsrc_check(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    return evsrc_take(L, s);
 }
 
 /* source:stop(): closes the stream at once. */
@@ -1031,6 +1118,7 @@ void event_source_register(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"next", evsrc_l_next},
+        {"take", evsrc_l_take},
         {"stop", evsrc_l_stop},
         {"stats", evsrc_l_stats},
         {"share", evsrc_l_share},
