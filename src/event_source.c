@@ -746,7 +746,7 @@ static void evsrc_wait_cancel(task_wait *w)
  * kept with the item, its spans moved from the item's copy of the text to
  * the Lua string. Everything is copied off the item, and the item freed,
  * before anything that may raise. Leaves the text and the model. */
-static int evsrc_pop_event(lua_State *L, evsrc *s)
+static int evsrc_pop_event(lua_State *L, evsrc *s, const model_event_ctx *ctx)
 {
     evsrc_item *it = s->head;
     ev_scan scan;
@@ -767,7 +767,10 @@ static int evsrc_pop_event(lua_State *L, evsrc *s)
     evsrc_view_rebase(&v, &scan, evsrc_item_text(it), text);
     evsrc_item_free(it);
     evsrc_made_room(s);
-    model_push_event_view(L, &v, text_idx, s->runtime);
+    if (ctx)
+        model_push_event_ctx(L, ctx, &v, text_idx);
+    else
+        model_push_event_view(L, &v, text_idx, s->runtime);
     s->delivered++;
     return matched; /* the text stays on the stack, under the model */
 }
@@ -778,7 +781,7 @@ static int evsrc_push_head(lua_State *L, evsrc *s)
     evsrc_item *it = s->head;
     if (it->kind == ITEM_EVENT) {
         lua_pushliteral(L, "event");
-        int matched = evsrc_pop_event(L, s);
+        int matched = evsrc_pop_event(L, s, NULL);
         lua_remove(L, -2);
         lua_pushboolean(L, matched);
         return 3;
@@ -867,14 +870,17 @@ static int evsrc_take(lua_State *L, evsrc *s)
         return evsrc_push_head(L, s);
     size_t max = evsrc_take_max(s);
     lua_Integer n = 0;
+    model_event_ctx ctx;
+    model_event_ctx_push(L, &ctx, s->runtime);
     while ((size_t)n < max && s->head && s->head->kind == ITEM_EVENT) {
         n++;
-        int matched = evsrc_pop_event(L, s);
+        int matched = evsrc_pop_event(L, s, &ctx);
         lua_rawseti(L, 2, n);
         lua_pop(L, 1); /* the text */
         lua_pushboolean(L, matched);
         lua_rawseti(L, 3, n);
     }
+    lua_settop(L, ctx.base - 1);
     /* what a longer take left must not be kept alive by the lists */
     for (lua_Integer i = n + 1; lua_rawgeti(L, 2, i) != LUA_TNIL; i++) {
         lua_pop(L, 1);
