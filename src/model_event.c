@@ -57,6 +57,30 @@ void model_event_action(const char *raw, char *action, size_t len, const char **
     *detail = colon ? colon + 2 : NULL;
 }
 
+/* Is the attribute's key `lit` (of n bytes)? Most keys have no escapes:
+ * those are compared as they lie. */
+static int model_ev_key_is(ev_str k, const char *lit, size_t n)
+{
+    return k.escaped ? ev_str_eq(k, lit) : k.n == n && memcmp(k.p, lit, n) == 0;
+}
+
+/* The attributes the model reads, each the first of its key, in one pass
+ * over the attributes rather than one per key. */
+static void model_ev_find_attrs(const ev_scan *e, event_view *v, ev_str *exit_code, ev_str *container_exit_code)
+{
+    for (int i = 0; i < e->nattrs; i++) {
+        const ev_attr *a = &e->attrs[i];
+        if (!v->name.p && model_ev_key_is(a->key, "name", 4))
+            v->name = a->value;
+        else if (!v->image.p && model_ev_key_is(a->key, "image", 5))
+            v->image = a->value;
+        else if (!exit_code->p && model_ev_key_is(a->key, "exitCode", 8))
+            *exit_code = a->value;
+        else if (!container_exit_code->p && model_ev_key_is(a->key, "containerExitCode", 17))
+            *container_exit_code = a->value;
+    }
+}
+
 void model_event_view(const ev_scan *e, event_view *v)
 {
     char raw[sizeof v->action + sizeof v->detail];
@@ -82,14 +106,12 @@ void model_event_view(const ev_scan *e, event_view *v)
         v->detail[0] = '\0';
     }
     v->id = e->id;
-    v->name = ev_scan_attr(e, "name");
-    v->image = ev_scan_attr(e, "image");
+    ev_str exit_code = {0}, container_exit_code = {0};
+    model_ev_find_attrs(e, v, &exit_code, &container_exit_code);
     if (!v->image.p)
         v->image = e->from;
     if (strcmp(v->action, "die") == 0) {
-        ev_str code = ev_scan_attr(e, "exitCode");
-        if (!code.p)
-            code = ev_scan_attr(e, "containerExitCode");
+        ev_str code = exit_code.p ? exit_code : container_exit_code;
         char num[24];
         if (code.p && ev_str_copy(code, num, sizeof num) > 0) {
             v->has_exit_code = 1;
