@@ -39,6 +39,10 @@
  * 100 ms after which Docker skips a subscriber that does not read. */
 #define EVSRC_GRACE_MS 50
 #define EVSRC_HEALTH_SLOTS 1024
+/* Events read ahead of the handlers before the stream waits for them to
+ * take some, for at most EVSRC_TURN_MS */
+#define EVSRC_TURN_EVENTS 256
+#define EVSRC_TURN_MS 2
 
 enum { ITEM_EVENT, ITEM_RECONNECTED, ITEM_FAILED };
 
@@ -89,6 +93,7 @@ typedef struct evsrc {
     frame_json fj;
     uv_timer_t *timer;           /* reconnecting */
     uv_timer_t *grace;           /* how long a full buffer may hold the stream */
+    uv_timer_t *turn;            /* ends a hold for the loop's next turn */
     evsrc_filter filter;
     size_t max_items;
     int auto_reconnect, max_attempts, deliver_all;
@@ -98,6 +103,8 @@ typedef struct evsrc {
     int stopped, failed, attempts, reconnecting;
     int paused;                  /* the buffer is full: the transfer waits */
     int overflowing;             /* it waited too long: the oldest go */
+    int turning;                 /* held until the loop's next turn */
+    uint64_t turn_received;      /* `received` when the turn began */
     double connected_at;         /* monotonic seconds of the current connection */
     int64_t since_nano;          /* where the stream (re)starts */
     int64_t last_nano;           /* timeNano of the newest event delivered */
@@ -502,6 +509,24 @@ static void evsrc_on_grace(uv_timer_t *t)
     engine_resume(s->eop);
 }
 
+/* Ends a hold for the handlers: they took events, or a few milliseconds
+ * went by (a handler that waits must not hold the stream). */
+static void evsrc_end_turn(evsrc *s)
+{
+    s->turn_received = s->received;
+    if (!s->turning)
+        return;
+    s->turning = 0;
+    uv_timer_stop(s->turn);
+    if (!s->paused && s->eop)
+        engine_resume(s->eop); /* may deliver more items right now */
+}
+
+static void evsrc_on_turn(uv_timer_t *t)
+{
+    evsrc_end_turn(t->data);
+}
+
 static int evsrc_on_data(const char *p, size_t n, void *ud)
 {
     evsrc *s = ud;
@@ -513,13 +538,26 @@ static int evsrc_on_data(const char *p, size_t n, void *ud)
         }
         return HTTP_DATA_PAUSE;
     }
+    /* An engine that sends faster than the handlers take would have the
+     * reader run ahead by a whole buffer, each event long out of the cache
+     * by the time a handler gets it: past a share, the stream waits for
+     * the handlers to take what was read, or for EVSRC_TURN_MS. */
+    if (!s->is_shared && s->received - s->turn_received >= EVSRC_TURN_EVENTS) {
+        if (!s->turning) {
+            s->turning = 1;
+            uv_timer_start(s->turn, evsrc_on_turn, EVSRC_TURN_MS, 0);
+        }
+        return HTTP_DATA_PAUSE;
+    }
     return evsrc_feed(s, p, n) == -1 ? HTTP_DATA_ABORT : HTTP_DATA_OK;
 }
 
-/* The handlers took items: once half the buffer is free, a held stream
- * goes on, and dropping stops. */
+/* The handlers took items: a stream held for them goes on; once half the
+ * buffer is free, a stream held by a full one does, and dropping stops. */
 static void evsrc_made_room(evsrc *s)
 {
+    if (s->turning)
+        evsrc_end_turn(s);
     if (s->count > s->max_items / 2)
         return;
     s->overflowing = 0;
@@ -574,9 +612,11 @@ static void evsrc_on_end(void *ud)
 {
     evsrc *s = ud;
     s->eop = NULL;
-    s->paused = s->overflowing = 0;
+    s->paused = s->overflowing = s->turning = 0;
     if (s->grace)
         uv_timer_stop(s->grace);
+    if (s->turn)
+        uv_timer_stop(s->turn);
     frame_json_reset(&s->fj);
     if (s->stopped)
         return;
@@ -703,6 +743,10 @@ static void evsrc_stop(evsrc *s)
     if (s->grace) {
         loop_close_free((uv_handle_t *)s->grace);
         s->grace = NULL;
+    }
+    if (s->turn) {
+        loop_close_free((uv_handle_t *)s->turn);
+        s->turn = NULL;
     }
     evsrc_item *it;
     while ((it = s->head)) {
@@ -1116,6 +1160,11 @@ static int evsrc_l_new(lua_State *L)
         return luaL_error(L, "out of memory");
     uv_timer_init(loop_get(), s->grace);
     s->grace->data = s;
+    s->turn = malloc(sizeof *s->turn);
+    if (!s->turn)
+        return luaL_error(L, "out of memory");
+    uv_timer_init(loop_get(), s->turn);
+    s->turn->data = s;
     evsrc_connect(s);
     return 1;
 }

@@ -180,6 +180,26 @@ describe("listener", function()
     assert.are.equal(3, l:get_stats().events_processed)
   end)
 
+  it("reads on into the buffer while a handler waits, past the share it reads ahead of the handlers", function()
+    local file = events_file(1, 1000, "")
+    local l = listener_on("/v1.41/events=chunks:" .. file, { event_buffer_size = 5000 })
+    local n, release = 0, false
+    l:add_event_handler(function()
+      n = n + 1
+      while not release do moonpod.sleep(0.01) end
+    end)
+    l:start()
+    assert.is_true(engine.wait_for(function() return l:get_stats().events_received == 1000 end, 5),
+      moonpod.json.encode(l:get_stats()))
+    local s = l:get_stats()
+    assert.are.equal(1, n)
+    assert.are.equal(999, s.event_buffer_size) -- queued, or taken and waiting for the handler
+    assert.are.equal(0, s.pauses)
+    release = true
+    assert.is_true(engine.wait_for(function() return l:get_stats().events_processed == 1000 end, 5))
+    assert.are.equal(1000, n)
+  end)
+
   it("refuses a config it does not know, and filters it cannot apply", function()
     assert.has_error(function() events.listener { event_type = { "start" } } end)
     local l = events.listener { container_filters = { colour = "red" } }
