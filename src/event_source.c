@@ -104,7 +104,8 @@ typedef struct evsrc {
     int paused;                  /* the buffer is full: the transfer waits */
     int overflowing;             /* it waited too long: the oldest go */
     int turning;                 /* held until the loop's next turn */
-    uint64_t turn_received;      /* `received` when the turn began */
+    uint64_t queued;             /* events queued, ever */
+    uint64_t turn_queued;        /* `queued` when the handlers last took some */
     double connected_at;         /* monotonic seconds of the current connection */
     int64_t since_nano;          /* where the stream (re)starts */
     int64_t last_nano;           /* timeNano of the newest event delivered */
@@ -252,6 +253,8 @@ static void evsrc_push(evsrc *s, evsrc_item *it)
             evsrc_item_free(old);
         }
     }
+    if (it->kind == ITEM_EVENT)
+        s->queued++;
     it->next = NULL;
     if (s->tail)
         s->tail->next = it;
@@ -513,7 +516,7 @@ static void evsrc_on_grace(uv_timer_t *t)
  * went by (a handler that waits must not hold the stream). */
 static void evsrc_end_turn(evsrc *s)
 {
-    s->turn_received = s->received;
+    s->turn_queued = s->queued;
     if (!s->turning)
         return;
     s->turning = 0;
@@ -540,9 +543,10 @@ static int evsrc_on_data(const char *p, size_t n, void *ud)
     }
     /* An engine that sends faster than the handlers take would have the
      * reader run ahead by a whole buffer, each event long out of the cache
-     * by the time a handler gets it: past a share, the stream waits for
-     * the handlers to take what was read, or for EVSRC_TURN_MS. */
-    if (!s->is_shared && s->received - s->turn_received >= EVSRC_TURN_EVENTS) {
+     * by the time a handler gets it: once a share is queued (events the
+     * filters drop don't count), the stream waits for the handlers to take
+     * some, or for EVSRC_TURN_MS. */
+    if (!s->is_shared && s->queued - s->turn_queued >= EVSRC_TURN_EVENTS) {
         if (!s->turning) {
             s->turning = 1;
             uv_timer_start(s->turn, evsrc_on_turn, EVSRC_TURN_MS, 0);
