@@ -43,6 +43,10 @@
 #define EVSRC_HEALTH_SLOTS 1024
 #define EVSRC_FILE_PENDING 64
 #define EVSRC_FILE_PENDING_MAX 16384 /* bytes: a longer event is left to the stream */
+/* Events read ahead of the handlers before the stream waits for them to
+ * take some, for at most EVSRC_TURN_MS */
+#define EVSRC_TURN_EVENTS 256
+#define EVSRC_TURN_MS 2
 
 enum { ITEM_EVENT, ITEM_RECONNECTED, ITEM_FAILED };
 
@@ -100,6 +104,7 @@ typedef struct evsrc {
     frame_json fj;
     uv_timer_t *timer;           /* reconnecting */
     uv_timer_t *grace;           /* how long a full buffer may hold the stream */
+    uv_timer_t *turn;            /* ends a hold for the loop's next turn */
     evsrc_filter filter;
     size_t max_items;
     int auto_reconnect, max_attempts, deliver_all;
@@ -109,6 +114,9 @@ typedef struct evsrc {
     int stopped, failed, attempts, reconnecting;
     int paused;                  /* the buffer is full: the transfer waits */
     int overflowing;             /* it waited too long: the oldest go */
+    int turning;                 /* held until the loop's next turn */
+    uint64_t queued;             /* events queued, ever */
+    uint64_t turn_queued;        /* `queued` when the handlers last took some */
     double connected_at;         /* monotonic seconds of the current connection */
     int64_t since_nano;          /* where the stream (re)starts */
     int64_t last_nano;           /* timeNano of the newest event delivered */
@@ -268,6 +276,8 @@ static void evsrc_push(evsrc *s, evsrc_item *it)
             evsrc_item_free(old);
         }
     }
+    if (it->kind == ITEM_EVENT)
+        s->queued++;
     it->next = NULL;
     if (s->tail)
         s->tail->next = it;
@@ -481,7 +491,7 @@ static void evsrc_file_hold(evsrc *s, uint64_t key, const char *p, size_t n)
 
 /* One event read from the stream (or the events file) and scanned:
  * unless it was had already, filtered and queued. */
-static void evsrc_take(evsrc *s, const char *p, size_t n, const ev_scan *scan, uint64_t key, int from_file)
+static void evsrc_accept(evsrc *s, const char *p, size_t n, const ev_scan *scan, uint64_t key, int from_file)
 {
     event_view v;
     int seen = evsrc_seen(s, scan->time_nano, key);
@@ -513,7 +523,7 @@ static void evsrc_take(evsrc *s, const char *p, size_t n, const ev_scan *scan, u
 static void evsrc_on_event(evsrc *s, const char *p, size_t n, const ev_scan *scan, int from_file)
 {
     uint64_t key = evsrc_key(scan);
-    evsrc_take(s, p, n, scan, key, from_file);
+    evsrc_accept(s, p, n, scan, key, from_file);
     if (!from_file && s->file && !s->file_confirmed)
         evsrc_file_check(s, key);
 }
@@ -643,6 +653,24 @@ static void evsrc_on_grace(uv_timer_t *t)
     engine_resume(s->eop);
 }
 
+/* Ends a hold for the handlers: they took events, or a few milliseconds
+ * went by (a handler that waits must not hold the stream). */
+static void evsrc_end_turn(evsrc *s)
+{
+    s->turn_queued = s->queued;
+    if (!s->turning)
+        return;
+    s->turning = 0;
+    uv_timer_stop(s->turn);
+    if (!s->paused && s->eop)
+        engine_resume(s->eop); /* may deliver more items right now */
+}
+
+static void evsrc_on_turn(uv_timer_t *t)
+{
+    evsrc_end_turn(t->data);
+}
+
 static int evsrc_on_data(const char *p, size_t n, void *ud)
 {
     evsrc *s = ud;
@@ -654,13 +682,27 @@ static int evsrc_on_data(const char *p, size_t n, void *ud)
         }
         return HTTP_DATA_PAUSE;
     }
+    /* An engine that sends faster than the handlers take would have the
+     * reader run ahead by a whole buffer, each event long out of the cache
+     * by the time a handler gets it: once a share is queued (events the
+     * filters drop don't count), the stream waits for the handlers to take
+     * some, or for EVSRC_TURN_MS. */
+    if (!s->is_shared && s->queued - s->turn_queued >= EVSRC_TURN_EVENTS) {
+        if (!s->turning) {
+            s->turning = 1;
+            uv_timer_start(s->turn, evsrc_on_turn, EVSRC_TURN_MS, 0);
+        }
+        return HTTP_DATA_PAUSE;
+    }
     return evsrc_feed(s, p, n) == -1 ? HTTP_DATA_ABORT : HTTP_DATA_OK;
 }
 
-/* The handlers took items: once half the buffer is free, a held stream
- * goes on, and dropping stops. */
+/* The handlers took items: a stream held for them goes on; once half the
+ * buffer is free, a stream held by a full one does, and dropping stops. */
 static void evsrc_made_room(evsrc *s)
 {
+    if (s->turning)
+        evsrc_end_turn(s);
     if (s->count > s->max_items / 2)
         return;
     s->overflowing = 0;
@@ -715,9 +757,11 @@ static void evsrc_on_end(void *ud)
 {
     evsrc *s = ud;
     s->eop = NULL;
-    s->paused = s->overflowing = 0;
+    s->paused = s->overflowing = s->turning = 0;
     if (s->grace)
         uv_timer_stop(s->grace);
+    if (s->turn)
+        uv_timer_stop(s->turn);
     frame_json_reset(&s->fj);
     if (s->stopped)
         return;
@@ -849,6 +893,10 @@ static void evsrc_stop(evsrc *s)
         loop_close_free((uv_handle_t *)s->grace);
         s->grace = NULL;
     }
+    if (s->turn) {
+        loop_close_free((uv_handle_t *)s->turn);
+        s->turn = NULL;
+    }
     evsrc_item *it;
     while ((it = s->head)) {
         s->head = it->next;
@@ -886,49 +934,67 @@ static void evsrc_wait_cancel(task_wait *w)
     ((evsrc *)w)->waiting = 0;
 }
 
-/* Pushes the head item; returns the number of results. An event's model
- * is built from the scan kept with it, its spans moved from the item's
- * copy of the text to the Lua string. Everything is copied off the item,
- * and the item freed, before anything that may raise. */
-static int evsrc_push_head(lua_State *L, evsrc *s)
+/* Takes the head item, an event, off the queue and pushes its model;
+ * returns whether it matched the filters. The model is built from the scan
+ * kept with the item, its spans moved from the item's copy of the text to
+ * the Lua string. Everything is copied off the item, and the item freed,
+ * before anything that may raise. Leaves the text and the model. */
+static int evsrc_pop_event(lua_State *L, evsrc *s, const model_event_ctx *ctx)
 {
     evsrc_item *it = s->head;
     ev_scan scan;
+    event_view v;
     luaL_checkstack(L, 8, "event source");
-    lua_pushlstring(L, evsrc_item_text(it), it->len);
+    const char *text = lua_pushlstring(L, evsrc_item_text(it), it->len);
     int text_idx = lua_gettop(L);
     s->head = it->next;
     if (!s->head)
         s->tail = NULL;
     s->count--;
-    int kind = it->kind, matched = it->matched;
-    event_view v;
-    if (kind == ITEM_EVENT) {
-        /* the item goes now: scan and view move to the Lua string's text */
-        const char *text = lua_tostring(L, text_idx);
-        memcpy(&scan, it->data, it->scan_size);
-        scan.nattrs = it->nattrs;
-        scan.attrs_dropped = 0;
-        ev_scan_rebase(&scan, scan.nattrs, evsrc_item_text(it), text);
-        v = it->view;
-        evsrc_view_rebase(&v, &scan, evsrc_item_text(it), text);
-    }
+    int matched = it->matched;
+    memcpy(&scan, it->data, it->scan_size);
+    scan.nattrs = it->nattrs;
+    scan.attrs_dropped = 0;
+    ev_scan_rebase(&scan, scan.nattrs, evsrc_item_text(it), text);
+    v = it->view;
+    evsrc_view_rebase(&v, &scan, evsrc_item_text(it), text);
     evsrc_item_free(it);
     evsrc_made_room(s);
-    if (kind == ITEM_EVENT) {
-        lua_pushliteral(L, "event");
+    if (ctx)
+        model_push_event_ctx(L, ctx, &v, text_idx);
+    else
         model_push_event_view(L, &v, text_idx, s->runtime);
+    s->delivered++;
+    return matched; /* the text stays on the stack, under the model */
+}
+
+/* Pushes the head item; returns the number of results. */
+static int evsrc_push_head(lua_State *L, evsrc *s)
+{
+    evsrc_item *it = s->head;
+    if (it->kind == ITEM_EVENT) {
+        lua_pushliteral(L, "event");
+        int matched = evsrc_pop_event(L, s, NULL);
+        lua_remove(L, -2);
         lua_pushboolean(L, matched);
-        s->delivered++;
         return 3;
     }
+    luaL_checkstack(L, 4, "event source");
+    lua_pushlstring(L, evsrc_item_text(it), it->len);
+    s->head = it->next;
+    if (!s->head)
+        s->tail = NULL;
+    s->count--;
+    int kind = it->kind;
+    evsrc_item_free(it);
+    evsrc_made_room(s);
     if (kind == ITEM_RECONNECTED) {
         lua_pushliteral(L, "reconnected");
         lua_insert(L, -2);
         return 2;
     }
     lua_pushliteral(L, "failed");
-    error_push(L, "connection", 0, lua_tostring(L, text_idx));
+    error_push(L, "connection", 0, lua_tostring(L, -2));
     return 2;
 }
 
@@ -956,6 +1022,81 @@ static int evsrc_l_next(lua_State *L)
 {
     lua_settop(L, 1);
     return evsrc_next(L, evsrc_check(L));
+}
+
+static int evsrc_take(lua_State *L, evsrc *s);
+
+static int evsrc_take_k(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    (void)ctx;
+    evsrc *s = evsrc_check(L);
+    s->waiting = 0;
+    return evsrc_take(L, s);
+}
+
+/* Up to this many events per take: a run of them costs one call from Lua
+ * instead of one each. The events of a take are out of the queue while the
+ * handlers work through them, so the buffer holds up to a sixteenth more
+ * than its size. */
+static size_t evsrc_take_max(const evsrc *s)
+{
+    size_t n = s->max_items / 16;
+    return n < 1 ? 1 : n > 64 ? 64 : n;
+}
+
+static int evsrc_take(lua_State *L, evsrc *s)
+{
+    if (!s->head) {
+        if (s->stopped || s->failed) {
+            lua_pushnil(L);
+            return 1;
+        }
+        if (s->waiting)
+            return luaL_error(L, "another task is already reading this event source");
+        task_check_wait(L, "event source");
+        s->waiting = 1;
+        s->wait.cancel = evsrc_wait_cancel;
+        return task_yield(L, &s->wait, evsrc_take_k, 0);
+    }
+    if (s->head->kind != ITEM_EVENT)
+        return evsrc_push_head(L, s);
+    size_t max = evsrc_take_max(s);
+    lua_Integer n = 0;
+    model_event_ctx ctx;
+    model_event_ctx_push(L, &ctx, s->runtime);
+    while ((size_t)n < max && s->head && s->head->kind == ITEM_EVENT) {
+        n++;
+        int matched = evsrc_pop_event(L, s, &ctx);
+        lua_rawseti(L, 2, n);
+        lua_pop(L, 1); /* the text */
+        lua_pushboolean(L, matched);
+        lua_rawseti(L, 3, n);
+    }
+    lua_settop(L, ctx.base - 1);
+    /* what a longer take left must not be kept alive by the lists */
+    for (lua_Integer i = n + 1; lua_rawgeti(L, 2, i) != LUA_TNIL; i++) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+        lua_rawseti(L, 2, i);
+    }
+    lua_pop(L, 1);
+    lua_pushinteger(L, n);
+    return 1;
+}
+
+/* source:take(events, matched) -> n           (events[1..n], matched[1..n]: a run of queued events)
+ *                             | "reconnected", "complete" | "partial"
+ *                             | "failed", err
+ *                             | nil                                     (stopped)
+ * as source:next(), for a run of events at once; waits while there are none. */
+static int evsrc_l_take(lua_State *L)
+{
+    lua_settop(L, 3);
+    evsrc *s = evsrc_check(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    return evsrc_take(L, s);
 }
 
 /* source:stop(): closes the stream at once. */
@@ -1175,6 +1316,11 @@ static int evsrc_l_new(lua_State *L)
         return luaL_error(L, "out of memory");
     uv_timer_init(loop_get(), s->grace);
     s->grace->data = s;
+    s->turn = malloc(sizeof *s->turn);
+    if (!s->turn)
+        return luaL_error(L, "out of memory");
+    uv_timer_init(loop_get(), s->turn);
+    s->turn->data = s;
     evsrc_file_start(L, 2, s);
     evsrc_connect(s);
     return 1;
@@ -1184,6 +1330,7 @@ void event_source_register(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"next", evsrc_l_next},
+        {"take", evsrc_l_take},
         {"stop", evsrc_l_stop},
         {"stats", evsrc_l_stats},
         {"share", evsrc_l_share},

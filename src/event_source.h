@@ -8,7 +8,8 @@
  * exponential backoff and jitter, asks for what it missed (since the last
  * event's exact timeNano) and skips what it already delivered.
  *
- * Lua (lua/moonpod/events.lua) takes the events with source:next().
+ * Lua (lua/moonpod/events.lua) takes the events with source:take(), a run
+ * at a time, or one by one with source:next().
  *
  * source:share() makes a stream the one every later event_source of the
  * same engine subscribes to, in any Lua state of the process (moonpod

@@ -271,6 +271,12 @@ void model_attach_raw_string(lua_State *L, int idx)
     lua_pop(L, 1);
 }
 
+void model_push_raw_context(lua_State *L)
+{
+    luaL_getmetatable(L, MODEL_MT);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &model_pending_raw);
+}
+
 /* Builds raw for the model at idx if it is still pending: from a cJSON
  * tree kept in a userdata, or from JSON text. */
 static void model_materialize_raw(lua_State *L, int idx)

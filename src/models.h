@@ -64,6 +64,16 @@ int model_event_has_label(const event_view *v, const char *key, const char *valu
  * event's view; `raw` is decoded, if a script reads it, from the event's
  * text: the Lua string at stack index text_idx. */
 int model_push_event_view(lua_State *L, const event_view *v, int text_idx, const char *runtime);
+
+/* For a run of events pushed at once: what every event's model needs (its
+ * field names, the metatable, the pending raws, the id cache, the runtime)
+ * is fetched once, onto the stack from `base` on, and each event is built
+ * from there. Pop it with lua_settop(L, ctx.base - 1). */
+typedef struct model_event_ctx {
+    int base;
+} model_event_ctx;
+void model_event_ctx_push(lua_State *L, model_event_ctx *ctx, const char *runtime);
+int model_push_event_ctx(lua_State *L, const model_event_ctx *ctx, const event_view *v, int text_idx);
 /* The same from the text alone; pushes nothing and returns 0 when it is
  * not an event. */
 int model_push_event_text(lua_State *L, const char *text, size_t len, const char *runtime);
@@ -77,6 +87,9 @@ void model_event_action(const char *raw, char *action, size_t len, const char **
  * string at stack index idx, decoded on first read; sets the models'
  * metatable. */
 void model_attach_raw_string(lua_State *L, int idx);
+/* Pushes the models' metatable and the table of pending raws, for a model
+ * built as model_attach_raw_string would, with the two at hand. */
+void model_push_raw_context(lua_State *L);
 
 /* A container's cumulative CPU time at a moment, to measure CPU use over
  * an interval when the engine's sample doesn't carry its own start. */

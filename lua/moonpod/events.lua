@@ -148,16 +148,9 @@ end
 
 local traceback = debug.traceback
 
--- Runs for every event that passes the filters: kept lean.
-local function dispatch(self, ev)
-  local handlers = self.handlers
-  for i = 1, #handlers do
-    local ok, err = xpcall(handlers[i], traceback, ev)
-    if not ok then
-      self.counts.handler_errors = self.counts.handler_errors + 1
-      report(self, err, "sync")
-    end
-  end
+-- The part of an event's delivery after the sync handlers: kept out of the
+-- per-event path when unused.
+local function dispatch_rest(self, ev)
   local async = self.async_handlers
   for i = 1, #async do core.spawn(call, self, async[i], ev, "async") end
   if #self.batch_handlers > 0 then
@@ -171,8 +164,6 @@ local function dispatch(self, ev)
       end)
     end
   end
-  self.counts.processed = self.counts.processed + 1
-  self.last_event_at = ev.timestamp
 end
 
 -- After a reconnect the engine replays what it kept; what it could not
@@ -224,29 +215,86 @@ local function podman_health(self, ev)
   return true
 end
 
+-- A run of events taken at once goes through the handlers under one
+-- protected call rather than one per handler call. `at` tells where the
+-- run is while a handler works (at.k: the event, at.h: the handler, 0
+-- outside the handlers), so that after a handler's error the run goes on
+-- with the next handler of the same event, as if each call had been
+-- protected on its own. An error outside a handler (the registry, say) is
+-- not a handler's: it ends the listener's task as it always did.
+local function deliver(self, at, events, matched, n, podman, k, h)
+  local counts, handlers = self.counts, self.handlers
+  local async, batch = self.async_handlers, self.batch_handlers
+  local registry = self.registry
+  for k = k, n do
+    local ev = events[k]
+    local go = true
+    if h == 0 then
+      -- before the handlers: the health check (Podman) and the registry
+      local action = ev.action
+      if podman and action == "health_status" then
+        go = podman_health(self, ev)
+      elseif action == "remove" or action == "start" then
+        -- a (re)started container's health starts over
+        self.health[ev.container_id or ""] = nil
+      end
+      if registry and go then registry:apply(ev) end
+      go = go and matched[k]
+      h = 1
+    end
+    if go then
+      at.k = k
+      for i = h, #handlers do
+        at.h = i
+        handlers[i](ev)
+      end
+      at.h = 0 -- past the handlers: an error from here on is not theirs
+      if async[1] or batch[1] then dispatch_rest(self, ev) end
+      counts.processed = counts.processed + 1
+      self.last_event_at = ev.timestamp
+    end
+    if self.stopped then return end
+    h = 0
+  end
+end
+
+local NOT_A_HANDLER = {}
+
 local function run(self)
   local source = self.source
-  local next_item = source.next
+  local take = source.take
   local podman = self.client.runtime == "podman"
+  local events, matched = {}, {}
+  local at = { k = 1, h = 0, n = 0 }
+  self.taken = at
+  -- the message handler: a handler's error gets its traceback; any other
+  -- is marked to be raised again
+  local function on_error(e)
+    if at.h > 0 then return traceback(e) end
+    return { [NOT_A_HANDLER] = true, e }
+  end
   while true do
-    local kind, a, b = next_item(source)
-    if kind == nil then return end
-    if kind == "event" and a then
-      local fresh = true
-      if podman and a.action == "health_status" then
-        fresh = podman_health(self, a)
-      elseif a.action == "remove" or a.action == "start" then
-        -- a (re)started container's health starts over
-        self.health[a.container_id or ""] = nil
-      end
-      if self.registry and fresh then self.registry:apply(a) end
-      if b and fresh then dispatch(self, a) end
-    elseif kind == "reconnected" then
+    local n, a = take(source, events, matched)
+    if n == nil then return end
+    if n == "reconnected" then
       after_reconnect(self, a)
-    elseif kind == "failed" then
+    elseif n == "failed" then
       self.error = a
       report(self, a, "connection")
       return
+    else
+      at.k, at.h, at.n = 1, 0, n
+      local ok, err = xpcall(deliver, on_error, self, at, events, matched, n, podman, 1, 0)
+      while not ok do
+        if type(err) == "table" and err[NOT_A_HANDLER] then error(err[1], 0) end
+        self.counts.handler_errors = self.counts.handler_errors + 1
+        report(self, err, "sync")
+        local k, h = at.k, at.h + 1
+        at.h = 0
+        ok, err = xpcall(deliver, on_error, self, at, events, matched, n, podman, k, h)
+      end
+      at.n = 0
+      if self.stopped then return end
     end
   end
 end
@@ -301,7 +349,8 @@ function Listener:get_stats()
     gaps = self.counts.gaps,
     decode_errors = s.decode_errors or 0,
     uptime_seconds = self.started_at and core.monotonic() - self.started_at or 0,
-    event_buffer_size = s.buffered or 0,
+    -- what was taken off the buffer and waits for the handlers counts too
+    event_buffer_size = (s.buffered or 0) + (self.taken and math.max(self.taken.n - self.taken.k, 0) or 0),
     last_event_at = self.last_event_at,
     connected = s.connected or false,
     events_file = s.events_file,

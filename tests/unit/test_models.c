@@ -244,6 +244,36 @@ static void test_candidates(void)
     endpoint_list_free(&l);
 }
 
+/* The view's name, image and exit code: the first attribute of each key,
+ * an escaped key read decoded, the image from "from" when no attribute
+ * has it, Docker's exitCode before Podman's containerExitCode. */
+static void test_event_view_attributes(void)
+{
+    static const char *docker_die =
+        "{\"Type\":\"container\",\"Action\":\"die\",\"from\":\"img-from\",\"Actor\":{\"ID\":\"0123456789ab\","
+        "\"Attributes\":{\"containerExitCode\":\"9\",\"na\\u006de\":\"first\",\"exitCode\":\"137\",\"name\":\"second\","
+        "\"app\":\"web\"}},\"timeNano\":1795880423799084896}";
+    static const char *podman_died =
+        "{\"Type\":\"container\",\"Action\":\"died\",\"Actor\":{\"ID\":\"0123456789ab\","
+        "\"Attributes\":{\"image\":\"img-attr\",\"containerExitCode\":\"3\",\"name\":\"p1\"}},\"timeNano\":1}";
+    ev_scan e;
+    event_view v;
+    char buf[64];
+    ok(ev_scan_event(docker_die, strlen(docker_die), &e) == 0, "view: docker die scans");
+    model_event_view(&e, &v);
+    ev_str_copy(v.name, buf, sizeof buf);
+    is_str(buf, "first", "view: the first name, its key escaped");
+    ev_str_copy(v.image, buf, sizeof buf);
+    is_str(buf, "img-from", "view: the image from 'from' when no attribute has one");
+    ok(v.has_exit_code && v.exit_code == 137, "view: Docker's exitCode first (%ld)", v.exit_code);
+    ok(ev_scan_event(podman_died, strlen(podman_died), &e) == 0, "view: podman died scans");
+    model_event_view(&e, &v);
+    ev_str_copy(v.image, buf, sizeof buf);
+    is_str(buf, "img-attr", "view: the image attribute");
+    is_str(v.action, "die", "view: died is die");
+    ok(v.has_exit_code && v.exit_code == 3, "view: Podman's containerExitCode (%ld)", v.exit_code);
+}
+
 int main(void)
 {
     lua_State *L = luaL_newstate();
@@ -256,6 +286,7 @@ int main(void)
     test_times();
     test_endpoints();
     test_candidates();
+    test_event_view_attributes();
     lua_close(L);
     return tap_done();
 }

@@ -132,6 +132,74 @@ describe("listener", function()
     for i = 1, 300 do assert.are.equal("c" .. i, names[i]) end
   end)
 
+  it("after a handler fails, goes on with the next handler of the same event, and counts each failure", function()
+    -- 40 events in one chunk: they reach the listener as a run, taken at once
+    local file = events_file(1, 40, "")
+    local l = listener_on("/v1.41/events=chunks:" .. file)
+    local calls, errors = {}, {}
+    l:add_event_handler(function(ev)
+      calls[#calls + 1] = "a:" .. ev.container_name
+      if ev.container_name:match("[05]$") then error("a fails on " .. ev.container_name) end
+    end)
+    l:add_event_handler(function(ev)
+      calls[#calls + 1] = "b:" .. ev.container_name
+      if ev.container_name == "c7" then error({ code = 7 }) end -- an error that is not a string
+    end)
+    l:on_error(function(err, what) errors[#errors + 1] = { err = err, what = what } end)
+    l:start()
+    assert.is_true(engine.wait_for(function() return l:get_stats().events_processed == 40 end, 5))
+    local want = {}
+    for i = 1, 40 do
+      want[#want + 1] = "a:c" .. i
+      want[#want + 1] = "b:c" .. i
+    end
+    assert.are.same(want, calls)
+    local s = l:get_stats()
+    assert.are.equal(9, s.handler_errors) -- a on c5, c10, ..., c40; b on c7
+    assert.are.equal(9, #errors)
+    assert.matches("a fails on c5", errors[1].err, 1, true)
+    assert.matches("stack traceback", errors[1].err, 1, true)
+    assert.are.equal(7, errors[2].err.code)
+    assert.matches("a fails on c40", errors[9].err, 1, true)
+    for _, e in ipairs(errors) do assert.are.equal("sync", e.what) end
+    assert.are.equal(0, s.event_buffer_size)
+  end)
+
+  it("hands on no event once a handler has stopped the listener", function()
+    local file = events_file(1, 40, "")
+    local l = listener_on("/v1.41/events=chunks:" .. file)
+    local names = {}
+    l:add_event_handler(function(ev)
+      names[#names + 1] = ev.container_name
+      if ev.container_name == "c3" then l:stop() end
+    end)
+    l:start()
+    assert.is_true(engine.wait_for(function() return #names >= 3 end, 5))
+    moonpod.sleep(0.2) -- time for any event that should not come
+    assert.are.same({ "c1", "c2", "c3" }, names)
+    assert.are.equal(3, l:get_stats().events_processed)
+  end)
+
+  it("reads on into the buffer while a handler waits, past the share it reads ahead of the handlers", function()
+    local file = events_file(1, 1000, "")
+    local l = listener_on("/v1.41/events=chunks:" .. file, { event_buffer_size = 5000 })
+    local n, release = 0, false
+    l:add_event_handler(function()
+      n = n + 1
+      while not release do moonpod.sleep(0.01) end
+    end)
+    l:start()
+    assert.is_true(engine.wait_for(function() return l:get_stats().events_received == 1000 end, 5),
+      moonpod.json.encode(l:get_stats()))
+    local s = l:get_stats()
+    assert.are.equal(1, n)
+    assert.are.equal(999, s.event_buffer_size) -- queued, or taken and waiting for the handler
+    assert.are.equal(0, s.pauses)
+    release = true
+    assert.is_true(engine.wait_for(function() return l:get_stats().events_processed == 1000 end, 5))
+    assert.are.equal(1000, n)
+  end)
+
   it("refuses a config it does not know, and filters it cannot apply", function()
     assert.has_error(function() events.listener { event_type = { "start" } } end)
     local l = events.listener { container_filters = { colour = "red" } }
