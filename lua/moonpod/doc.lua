@@ -90,7 +90,7 @@ M.sections = {
     name = "events",
     intro = "`local events = require \"moonpod.events\"` (preloaded in the REPL as `events`).",
     entries = {
-      { "events.listener(config?, registry?) -> listener", "config: `client`, `event_types`, `container_filters`, `auto_reconnect`, `reconnect_delay`, `max_reconnect_attempts`, `event_buffer_size`, `event_batch_size`, `event_batch_timeout`, `sync_on_startup`." },
+      { "events.listener(config?, registry?) -> listener", "config: `client`, `event_types`, `container_filters`, `auto_reconnect`, `reconnect_delay`, `max_reconnect_attempts`, `event_buffer_size`, `event_batch_size`, `event_batch_timeout`, `sync_on_startup`, `events_file`." },
       { "listener:add_event_handler(fn)", "fn(event), in order, one at a time." },
       { "listener:add_async_event_handler(fn)", "fn(event), each call in its own task." },
       { "listener:add_batch_handler(fn)", "fn({ events }), per batch." },
