@@ -998,10 +998,10 @@ static int evsrc_push_head(lua_State *L, evsrc *s)
     return 2;
 }
 
-static int evsrc_next(lua_State *L, evsrc *s)
+/* The queue is empty: nil when nothing more will come, else the task
+ * waits and `k` tries again once an item is queued. */
+static int evsrc_wait(lua_State *L, evsrc *s, lua_KFunction k)
 {
-    if (s->head)
-        return evsrc_push_head(L, s);
     if (s->stopped || s->failed) {
         lua_pushnil(L);
         return 1;
@@ -1011,7 +1011,12 @@ static int evsrc_next(lua_State *L, evsrc *s)
     task_check_wait(L, "event source");
     s->waiting = 1;
     s->wait.cancel = evsrc_wait_cancel;
-    return task_yield(L, &s->wait, evsrc_next_k, 0);
+    return task_yield(L, &s->wait, k, 0);
+}
+
+static int evsrc_next(lua_State *L, evsrc *s)
+{
+    return s->head ? evsrc_push_head(L, s) : evsrc_wait(L, s, evsrc_next_k);
 }
 
 /* source:next() -> "event", ContainerEvent, matched
@@ -1047,18 +1052,8 @@ static size_t evsrc_take_max(const evsrc *s)
 
 static int evsrc_take(lua_State *L, evsrc *s)
 {
-    if (!s->head) {
-        if (s->stopped || s->failed) {
-            lua_pushnil(L);
-            return 1;
-        }
-        if (s->waiting)
-            return luaL_error(L, "another task is already reading this event source");
-        task_check_wait(L, "event source");
-        s->waiting = 1;
-        s->wait.cancel = evsrc_wait_cancel;
-        return task_yield(L, &s->wait, evsrc_take_k, 0);
-    }
+    if (!s->head)
+        return evsrc_wait(L, s, evsrc_take_k);
     if (s->head->kind != ITEM_EVENT)
         return evsrc_push_head(L, s);
     size_t max = evsrc_take_max(s);
