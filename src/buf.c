@@ -17,6 +17,14 @@ void buf_free(buf *b)
     buf_init(b);
 }
 
+void buf_clear(buf *b)
+{
+    b->len = 0;
+    b->oom = 0;
+    if (b->p)
+        b->p[0] = '\0';
+}
+
 static int buf_reserve(buf *b, size_t extra)
 {
     if (b->oom)

@@ -15,6 +15,9 @@ typedef struct buf {
 
 void buf_init(buf *b);
 void buf_free(buf *b);
+/* Empties the buffer for reuse (its memory is kept) and forgets an
+ * out-of-memory, so the next appends try again. */
+void buf_clear(buf *b);
 void buf_add(buf *b, const char *p, size_t n);
 void buf_puts(buf *b, const char *s);
 void buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

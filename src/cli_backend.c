@@ -1571,7 +1571,7 @@ void cli_resume(cli_op *op)
     int rc = op->on_data(op->pending.p, op->pending.len, op->data_ud);
     if (rc == HTTP_DATA_PAUSE)
         return;
-    op->pending.len = 0;
+    buf_clear(&op->pending);
     op->paused = 0;
     if (rc == HTTP_DATA_ABORT) {
         op->aborted = 1;

@@ -63,7 +63,7 @@ static int evfile_open(evfile *f, int at_end)
     f->dev = st.st_dev;
     f->ino = st.st_ino;
     f->off = at_end ? (int64_t)st.st_size : 0;
-    f->line.len = 0;
+    buf_clear(&f->line);
     f->skipping = 0;
     return 0;
 }
@@ -102,7 +102,7 @@ static void evfile_take(evfile *f, const char *p, size_t n)
         if (!f->skipping && f->line.len + len > EVFILE_MAX_LINE) {
             f->counts.overlong++;
             f->skipping = 1;
-            f->line.len = 0;
+            buf_clear(&f->line);
         }
         if (!f->skipping && !nl) {
             buf_add(&f->line, p, len);
@@ -112,7 +112,7 @@ static void evfile_take(evfile *f, const char *p, size_t n)
             buf_add(&f->line, p, len);
             if (!f->line.oom)
                 evfile_line(f, f->line.p, f->line.len);
-            f->line.len = 0;
+            buf_clear(&f->line);
         }
         if (nl)
             f->skipping = 0;
@@ -237,48 +237,60 @@ evfile_counts evfile_get_counts(const evfile *f)
 
 /* ---- where Podman writes it ---- */
 
-/* Reads `key = "value"` of the [engine] table of one containers.conf. */
-static void evfile_conf_read(const char *file, const char *key, char *out, size_t len)
+/* What containers.conf says of the events file; later files override. */
+typedef struct evfile_conf {
+    char path[4096];  /* events_logfile_path */
+    char tmp[4096];   /* tmp_dir */
+} evfile_conf;
+
+/* The value of `key = "value"` at p, when the line sets that key. */
+static int evfile_conf_value(const char *p, const char *key, char *out, size_t len)
+{
+    size_t klen = strlen(key);
+    if (strncmp(p, key, klen) != 0)
+        return 0;
+    p += klen;
+    p += strspn(p, " \t");
+    if (*p++ != '=')
+        return 0;
+    p += strspn(p, " \t");
+    char quote = *p;
+    const char *end = (quote == '"' || quote == '\'') ? strchr(p + 1, quote) : NULL;
+    if (!end || (size_t)(end - p - 1) >= len)
+        return 0;
+    memcpy(out, p + 1, (size_t)(end - p - 1));
+    out[end - p - 1] = '\0';
+    return 1;
+}
+
+/* Reads the keys of the [engine] table of one containers.conf. */
+static void evfile_conf_read(const char *file, evfile_conf *c)
 {
     FILE *fp = fopen(file, "r");
     char line[4096];
     int engine = 0;
-    size_t klen = strlen(key);
     if (!fp)
         return;
     while (fgets(line, sizeof line, fp)) {
         char *p = line + strspn(line, " \t");
-        if (*p == '[') {
+        if (*p == '[')
             engine = strncmp(p, "[engine]", 8) == 0;
-            continue;
-        }
-        if (!engine || strncmp(p, key, klen) != 0)
-            continue;
-        p += klen;
-        p += strspn(p, " \t");
-        if (*p++ != '=')
-            continue;
-        p += strspn(p, " \t");
-        char quote = *p;
-        char *end = (quote == '"' || quote == '\'') ? strchr(p + 1, quote) : NULL;
-        if (end && (size_t)(end - p - 1) < len) {
-            memcpy(out, p + 1, (size_t)(end - p - 1));
-            out[end - p - 1] = '\0';
-        }
+        else if (engine && !evfile_conf_value(p, "events_logfile_path", c->path, sizeof c->path))
+            evfile_conf_value(p, "tmp_dir", c->tmp, sizeof c->tmp);
     }
     fclose(fp);
 }
 
 /* The containers.conf files Podman reads, in order: later ones win. */
-static void evfile_conf(const char *key, char *out, size_t len)
+static void evfile_conf_load(evfile_conf *c)
 {
     const char *only = getenv("CONTAINERS_CONF");
     if (only && *only) {
-        evfile_conf_read(only, key, out, len);
+        evfile_conf_read(only, c);
         return;
     }
-    evfile_conf_read("/usr/share/containers/containers.conf", key, out, len);
-    evfile_conf_read("/etc/containers/containers.conf", key, out, len);
+    evfile_conf_read("/usr/share/containers/containers.conf", c);
+    evfile_conf_read("/etc/containers/containers.conf", c);
     if (geteuid() == 0)
         return;
     char user[4096];
@@ -289,24 +301,23 @@ static void evfile_conf(const char *key, char *out, size_t len)
         snprintf(user, sizeof user, "%s/.config/containers/containers.conf", home);
     else
         return;
-    evfile_conf_read(user, key, out, len);
+    evfile_conf_read(user, c);
 }
 
 int evfile_podman_path(char *out, size_t len)
 {
-    char path[4096] = "", tmp[4096] = "";
-    evfile_conf("events_logfile_path", path, sizeof path);
-    if (*path)
-        return snprintf(out, len, "%s", path) < (int)len ? 0 : -1;
-    evfile_conf("tmp_dir", tmp, sizeof tmp);
-    if (!*tmp) {
+    evfile_conf c = {"", ""};
+    evfile_conf_load(&c);
+    if (*c.path)
+        return snprintf(out, len, "%s", c.path) < (int)len ? 0 : -1;
+    if (!*c.tmp) {
         const char *run = getenv("XDG_RUNTIME_DIR");
         if (geteuid() == 0)
-            snprintf(tmp, sizeof tmp, "/run/libpod");
+            snprintf(c.tmp, sizeof c.tmp, "/run/libpod");
         else if (run && *run)
-            snprintf(tmp, sizeof tmp, "%s/libpod/tmp", run);
+            snprintf(c.tmp, sizeof c.tmp, "%s/libpod/tmp", run);
         else
             return -1;
     }
-    return snprintf(out, len, "%s/events/events.log", tmp) < (int)len ? 0 : -1;
+    return snprintf(out, len, "%s/events/events.log", c.tmp) < (int)len ? 0 : -1;
 }

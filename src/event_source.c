@@ -200,13 +200,6 @@ static uint64_t evsrc_key(const ev_scan *e)
     return (h | 2) & ~(uint64_t)1;
 }
 
-static int64_t evsrc_wall_nano(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static double evsrc_now_mono(void)
 {
     return (double)uv_hrtime() / 1e9;
@@ -259,6 +252,17 @@ static void evsrc_view_rebase(event_view *v, const ev_scan *scan, const char *fr
 
 /* ---- the queue ---- */
 
+/* Takes the head item off the queue. */
+static evsrc_item *evsrc_unlink_head(evsrc *s)
+{
+    evsrc_item *it = s->head;
+    s->head = it->next;
+    if (!s->head)
+        s->tail = NULL;
+    s->count--;
+    return it;
+}
+
 static void evsrc_push(evsrc *s, evsrc_item *it)
 {
     /* Over max_items by at most what one read held (the stream is held
@@ -267,13 +271,8 @@ static void evsrc_push(evsrc *s, evsrc_item *it)
      * it would hold every other subscriber too. */
     if (it->kind == ITEM_EVENT && (s->overflowing || s->upstream)) {
         while (s->count >= s->max_items && s->head && s->head->kind == ITEM_EVENT) {
-            evsrc_item *old = s->head;
-            s->head = old->next;
-            if (!s->head)
-                s->tail = NULL;
-            s->count--;
+            evsrc_item_free(evsrc_unlink_head(s));
             evsrc_dropped(s);
-            evsrc_item_free(old);
         }
     }
     if (it->kind == ITEM_EVENT)
@@ -408,7 +407,7 @@ static int evsrc_seen(const evsrc *s, int64_t t, uint64_t key)
 {
     if (t == 0 || t > s->last_nano)
         return 0;
-    if (s->last_nano - t > EVSRC_STALE_NS && evsrc_wall_nano() - t > EVSRC_STALE_NS)
+    if (s->last_nano - t > EVSRC_STALE_NS && (int64_t)(loop_wall_now() * 1e9) - t > EVSRC_STALE_NS)
         return EVSRC_SEEN;
     /* with an events file, every event comes twice: look each one up */
     if (!s->file && (s->replay_until == 0 || t > s->replay_until))
@@ -598,11 +597,7 @@ static void evsrc_on_file_line(void *ud, const char *p, size_t n)
 {
     evsrc *s = ud;
     ev_scan scan;
-    if (s->file_event.oom) {
-        buf_free(&s->file_event);
-        buf_init(&s->file_event);
-    }
-    s->file_event.len = 0;
+    buf_clear(&s->file_event);
     if (evfmt_convert(p, n, &s->file_event) != 0 || s->file_event.oom ||
         ev_scan_event(s->file_event.p, s->file_event.len, &scan) != 0) {
         s->file_bad++;
@@ -885,25 +880,14 @@ static void evsrc_stop(evsrc *s)
     s->file = NULL;
     buf_free(&s->file_event);
     evsrc_pending_clear(s);
-    if (s->timer) {
-        loop_close_free((uv_handle_t *)s->timer);
-        s->timer = NULL;
+    uv_timer_t **timers[] = {&s->timer, &s->grace, &s->turn};
+    for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
+        if (*timers[i])
+            loop_close_free((uv_handle_t *)*timers[i]);
+        *timers[i] = NULL;
     }
-    if (s->grace) {
-        loop_close_free((uv_handle_t *)s->grace);
-        s->grace = NULL;
-    }
-    if (s->turn) {
-        loop_close_free((uv_handle_t *)s->turn);
-        s->turn = NULL;
-    }
-    evsrc_item *it;
-    while ((it = s->head)) {
-        s->head = it->next;
-        evsrc_item_free(it);
-    }
-    s->tail = NULL;
-    s->count = 0;
+    while (s->head)
+        evsrc_item_free(evsrc_unlink_head(s));
     frame_json_free(&s->fj);
     engine_reply_clear(&s->end);
     evsrc_filter_free(&s->filter);
@@ -919,14 +903,17 @@ static evsrc *evsrc_check(lua_State *L)
 }
 
 static int evsrc_next(lua_State *L, evsrc *s);
+static int evsrc_take(lua_State *L, evsrc *s);
 
-static int evsrc_next_k(lua_State *L, int status, lua_KContext ctx)
+enum { EVSRC_IN_NEXT, EVSRC_IN_TAKE };
+
+/* A task that waited for an item goes on with what it was doing. */
+static int evsrc_resume_k(lua_State *L, int status, lua_KContext in)
 {
     (void)status;
-    (void)ctx;
     evsrc *s = evsrc_check(L);
     s->waiting = 0;
-    return evsrc_next(L, s);
+    return in == EVSRC_IN_TAKE ? evsrc_take(L, s) : evsrc_next(L, s);
 }
 
 static void evsrc_wait_cancel(task_wait *w)
@@ -941,16 +928,13 @@ static void evsrc_wait_cancel(task_wait *w)
  * before anything that may raise. Leaves the text and the model. */
 static int evsrc_pop_event(lua_State *L, evsrc *s, const model_event_ctx *ctx)
 {
-    evsrc_item *it = s->head;
     ev_scan scan;
     event_view v;
     luaL_checkstack(L, 8, "event source");
+    evsrc_item *it = s->head;
     const char *text = lua_pushlstring(L, evsrc_item_text(it), it->len);
     int text_idx = lua_gettop(L);
-    s->head = it->next;
-    if (!s->head)
-        s->tail = NULL;
-    s->count--;
+    evsrc_unlink_head(s);
     int matched = it->matched;
     memcpy(&scan, it->data, it->scan_size);
     scan.nattrs = it->nattrs;
@@ -981,10 +965,7 @@ static int evsrc_push_head(lua_State *L, evsrc *s)
     }
     luaL_checkstack(L, 4, "event source");
     lua_pushlstring(L, evsrc_item_text(it), it->len);
-    s->head = it->next;
-    if (!s->head)
-        s->tail = NULL;
-    s->count--;
+    evsrc_unlink_head(s);
     int kind = it->kind;
     evsrc_item_free(it);
     evsrc_made_room(s);
@@ -999,8 +980,8 @@ static int evsrc_push_head(lua_State *L, evsrc *s)
 }
 
 /* The queue is empty: nil when nothing more will come, else the task
- * waits and `k` tries again once an item is queued. */
-static int evsrc_wait(lua_State *L, evsrc *s, lua_KFunction k)
+ * waits, and tries again (`in` next or take) once an item is queued. */
+static int evsrc_wait(lua_State *L, evsrc *s, lua_KContext in)
 {
     if (s->stopped || s->failed) {
         lua_pushnil(L);
@@ -1011,12 +992,12 @@ static int evsrc_wait(lua_State *L, evsrc *s, lua_KFunction k)
     task_check_wait(L, "event source");
     s->waiting = 1;
     s->wait.cancel = evsrc_wait_cancel;
-    return task_yield(L, &s->wait, k, 0);
+    return task_yield(L, &s->wait, evsrc_resume_k, in);
 }
 
 static int evsrc_next(lua_State *L, evsrc *s)
 {
-    return s->head ? evsrc_push_head(L, s) : evsrc_wait(L, s, evsrc_next_k);
+    return s->head ? evsrc_push_head(L, s) : evsrc_wait(L, s, EVSRC_IN_NEXT);
 }
 
 /* source:next() -> "event", ContainerEvent, matched
@@ -1027,17 +1008,6 @@ static int evsrc_l_next(lua_State *L)
 {
     lua_settop(L, 1);
     return evsrc_next(L, evsrc_check(L));
-}
-
-static int evsrc_take(lua_State *L, evsrc *s);
-
-static int evsrc_take_k(lua_State *L, int status, lua_KContext ctx)
-{
-    (void)status;
-    (void)ctx;
-    evsrc *s = evsrc_check(L);
-    s->waiting = 0;
-    return evsrc_take(L, s);
 }
 
 /* Up to this many events per take: a run of them costs one call from Lua
@@ -1053,7 +1023,7 @@ static size_t evsrc_take_max(const evsrc *s)
 static int evsrc_take(lua_State *L, evsrc *s)
 {
     if (!s->head)
-        return evsrc_wait(L, s, evsrc_take_k);
+        return evsrc_wait(L, s, EVSRC_IN_TAKE);
     if (s->head->kind != ITEM_EVENT)
         return evsrc_push_head(L, s);
     size_t max = evsrc_take_max(s);
@@ -1301,21 +1271,11 @@ static int evsrc_l_new(lua_State *L)
         up->subs = s;
         return 1;
     }
-    s->timer = malloc(sizeof *s->timer);
-    if (!s->timer)
-        return luaL_error(L, "out of memory");
-    uv_timer_init(loop_get(), s->timer);
-    s->timer->data = s;
-    s->grace = malloc(sizeof *s->grace);
-    if (!s->grace)
-        return luaL_error(L, "out of memory");
-    uv_timer_init(loop_get(), s->grace);
-    s->grace->data = s;
-    s->turn = malloc(sizeof *s->turn);
-    if (!s->turn)
-        return luaL_error(L, "out of memory");
-    uv_timer_init(loop_get(), s->turn);
-    s->turn->data = s;
+    s->timer = loop_timer_new(s);
+    s->grace = loop_timer_new(s);
+    s->turn = loop_timer_new(s);
+    if (!s->timer || !s->grace || !s->turn)
+        return luaL_error(L, "out of memory"); /* __gc closes what was made */
     evsrc_file_start(L, 2, s);
     evsrc_connect(s);
     return 1;

@@ -71,3 +71,13 @@ void loop_close_free(uv_handle_t *h)
 {
     uv_close(h, loop_free_cb);
 }
+
+uv_timer_t *loop_timer_new(void *data)
+{
+    uv_timer_t *t = malloc(sizeof *t);
+    if (!t)
+        return NULL;
+    uv_timer_init(loop_get(), t);
+    t->data = data;
+    return t;
+}

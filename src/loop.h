@@ -28,4 +28,8 @@ double loop_wall_now(void);
 /* Closes a heap-allocated handle and frees it once libuv is done with it. */
 void loop_close_free(uv_handle_t *h);
 
+/* A heap-allocated timer on the loop with `data` set, for loop_close_free
+ * to release; NULL when out of memory. */
+uv_timer_t *loop_timer_new(void *data);
+
 #endif

@@ -36,7 +36,7 @@ static void test_convert(void)
     const char *health = "{\"ID\":\"ab\",\"Image\":\"img\",\"Name\":\"n\",\"Status\":\"health_status\","
                          "\"Time\":\"2026-11-28T23:54:43.1837Z\",\"Type\":\"container\",\"PodID\":\"p1\","
                          "\"health_status\":\"unhealthy\",\"Attributes\":{\"name\":\"label-loses\",\"z\":\"1\"}}";
-    b.len = 0;
+    buf_clear(&b);
     ev_scan scan;
     is_int(evfmt_convert(health, strlen(health), &b), 0, "a health event converts");
     is_int(ev_scan_event(b.p, b.len, &scan), 0, "and scans as an API event");
@@ -48,14 +48,14 @@ static void test_convert(void)
 
     const char *image = "{\"Name\":\"localhost/x:latest\",\"Status\":\"pull\","
                         "\"Time\":\"2026-11-28T23:54:42.978115801Z\",\"Type\":\"image\",\"Attributes\":null}";
-    b.len = 0;
+    buf_clear(&b);
     is_int(evfmt_convert(image, strlen(image), &b), 0, "an image event with null attributes converts");
     ok(strstr(b.p, "\"id\"") == NULL && strstr(b.p, "\"from\"") == NULL, "without id or from, as the API");
 
     const char *bad[] = {"", "[]", "{\"Status\":\"x\",\"Type\":\"container\"}",
                          "{\"Status\":\"x\",\"Type\":\"container\",\"Time\":\"yesterday\"}", "{\"ID\":"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        b.len = 0;
+        buf_clear(&b);
         is_int(evfmt_convert(bad[i], strlen(bad[i]), &b), -1, "refused: '%s'", bad[i]);
         is_int((long)b.len, 0, "and nothing written");
     }
