@@ -448,8 +448,10 @@ for _, engine in ipairs(engines) do
     local targets = {
       string.format("cold start within %.1f× the floor: %s", TARGET_COLD,
         verdict(cold_r and cold_r <= TARGET_COLD, cold_r and string.format("%.2f×", cold_r) or "not measured")),
-      string.format("moonpod peak RSS under %d MB: %s", TARGET_RSS_MB,
-        verdict(mp.rss_mb and mp.rss_mb < TARGET_RSS_MB, mp.rss_mb and string.format("%.1f MB", mp.rss_mb) or "not measured")),
+      string.format("moonpod peak RSS under %d MB: %s%s", TARGET_RSS_MB,
+        verdict(mp.rss_mb and mp.rss_mb < TARGET_RSS_MB, mp.rss_mb and string.format("%.1f MB", mp.rss_mb) or "not measured"),
+        meta.curl_only_rss_kb and string.format(" (a program that only links libcurl and initialises it: %.1f MB)",
+          tonumber(meta.curl_only_rss_kb) / 1024) or ""),
     }
     local call_detail = call_r and string.format("%.2f×", call_r) or "not measured"
     if engine == "docker" then

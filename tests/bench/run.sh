@@ -427,6 +427,18 @@ measure_rss() {
     printf '%s\n' "$kb" >"$dir/rss_kb"
 }
 
+# The peak RSS of a process that only links libcurl and initialises it (the
+# floor with N = 0): the part of every tool's figure that comes with libcurl.
+measure_curl_rss() {
+    local engine="$1" sock="$2" path="$3" runs="$OUT/$1/floor/curl-only.runs" i
+    : >"$runs"
+    for (( i = 0; i < RSS_RUNS; i++ )); do
+        "$GNU_TIME" -f '%M' -o "$runs.time" "$FLOOR" "$sock" "$path" 0 >/dev/null 2>&1 || return 0
+        tail -n1 "$runs.time" >>"$runs"
+    done
+    printf 'curl_only_rss_kb\t%s\n' "$(median <"$runs")" >>"$OUT/$engine/meta"
+}
+
 # The docker CLI has no loop of its own: its loop is N whole processes.
 measure_cli_loop() {
     local engine="$1" sock="$2" path="$3" dir="$OUT/$1/docker-cli"
@@ -769,6 +781,7 @@ bench_list() {
         log "$engine: peak RSS: $tool"
         measure_rss "$engine" "$tool" "$sock" "$path"
     done
+    measure_curl_rss "$engine" "$sock" "$path"
     reps="BENCH_LOOP_REPS_${engine^^}"
     # 1,000 lists take ~1.5 s per tool on Docker but ~8-16 s on Podman.
     reps="${!reps:-$([[ "$engine" == docker ]] && echo 5 || echo 1)}"
