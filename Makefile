@@ -79,8 +79,12 @@ deps:
 	scripts/dev/deps.sh
 
 # The whole suite on a fresh machine: packages, both builds, private engines.
-test: deps
-	$(MAKE) moonpod unit asan
+# A step before the suite that fails still ends the run with the one-line
+# summary (and a failure status). The builds run in a sub-make, after deps,
+# so that they see the pkg-config flags of what deps installed.
+test:
+	@{ scripts/dev/deps.sh && $(MAKE) moonpod unit asan; } || \
+		{ echo "make test: a step before the suite failed (see above)" >&2; echo "0 passed, 1 failed"; exit 1; }
 	scripts/dev/test.sh
 
 bench: deps moonpod

@@ -571,12 +571,17 @@ void engine_resume(engine_op *op)
  * "Server: Docker/20.10.24 (linux)" or "Server: Libpod/4.3.1 (linux)". That
  * is what the docker CLI negotiates from, and it is cheap: Podman 4.3 takes
  * ~0.5 ms for /_ping and ~450 ms for /version. When a proxy or an old
- * engine leaves the headers out, GET /version says the same in its body. */
+ * engine leaves the headers out, GET /version says the same in its body.
+ *
+ * A Docker newer than DOCKER_API_MAX_MINOR is spoken to at that version,
+ * which it accepts only if its minimum is not above it; only /version
+ * states the minimum, so that case (and only that one) asks for it. */
 
 typedef struct engine_facts {
     int podman;
     const char *api;       /* the newest API version the engine speaks */
     const char *compat;    /* Podman: the Docker API version it also speaks */
+    const char *min;       /* Docker: the oldest API version it accepts, or NULL */
     const char *server;    /* the engine's own version, or NULL */
 } engine_facts;
 
@@ -618,6 +623,35 @@ static int engine_negotiate_podman(engine *e, const engine_facts *f, const char 
     return 0;
 }
 
+/* Whether the engine's newest Docker API version is past the ones moonpod
+ * speaks, so that moonpod would ask for an older one than it offers. */
+static int engine_docker_capped(const engine_facts *f, const char *want)
+{
+    int major, minor;
+    return !want && !f->podman && engine_parse_version(f->api, &major, &minor) == 0 &&
+           major == DOCKER_API_MIN_MAJOR && minor > DOCKER_API_MAX_MINOR;
+}
+
+/* Fails when the engine's minimum (if known) is above major.minor. */
+static int engine_check_minimum(engine *e, const engine_facts *f, const char *want, int major, int minor,
+                                engine_reply *r)
+{
+    int min_major, min_minor;
+    if (engine_parse_version(f->min, &min_major, &min_minor) != 0)
+        return 0;
+    if (min_major < major || (min_major == major && min_minor <= minor))
+        return 0;
+    if (want)
+        engine_fail(r, ERR_UNSUPPORTED, 0, "%s accepts Docker API %s to %s; the api_version asked for, %d.%d, is older",
+                    e->ep.display, f->min, f->api, major, minor);
+    else
+        engine_fail(r, ERR_UNSUPPORTED, 0,
+                    "%s accepts Docker API %s to %s; moonpod speaks %d.%d to %d.%d, older than that engine's minimum",
+                    e->ep.display, f->min, f->api, DOCKER_API_MIN_MAJOR, DOCKER_API_MIN_MINOR, DOCKER_API_MIN_MAJOR,
+                    DOCKER_API_MAX_MINOR);
+    return -1;
+}
+
 static int engine_negotiate_docker(engine *e, const engine_facts *f, const char *want, engine_reply *r)
 {
     int major, minor;
@@ -632,6 +666,8 @@ static int engine_negotiate_docker(engine *e, const engine_facts *f, const char 
     }
     if (!want && major == DOCKER_API_MIN_MAJOR && minor > DOCKER_API_MAX_MINOR)
         minor = DOCKER_API_MAX_MINOR;
+    if (engine_check_minimum(e, f, want, major, minor, r) != 0)
+        return -1;
     e->runtime = RUNTIME_DOCKER;
     snprintf(e->api_version, sizeof e->api_version, "%d.%d", major, minor);
     snprintf(e->prefix, sizeof e->prefix, "/v%d.%d", major, minor);
@@ -660,6 +696,7 @@ static int engine_facts_from_ping(const http_result *res, engine_facts *f, char 
 {
     const char *libpod = http_header(res, "Libpod-Api-Version");
     const char *docker = http_header(res, "Api-Version");
+    memset(f, 0, sizeof *f);
     f->podman = libpod != NULL;
     f->api = libpod ? libpod : docker;
     f->compat = docker;
@@ -686,6 +723,7 @@ static int engine_facts_from_version(const cJSON *v, engine_facts *f)
         }
     }
     f->api = engine_str(v, "ApiVersion");
+    f->min = engine_str(v, "MinAPIVersion");
     f->server = engine_str(v, "Version");
     return cJSON_IsObject(v) && f->api;
 }
@@ -753,12 +791,16 @@ static void engine_on_ping(const http_result *res, void *ud)
     engine_map(op->e, res, ENGINE_TEXT, op->reply);
     if (op->reply->kind != ERR_NONE)
         return engine_candidate_failed(op);
-    if (engine_facts_from_ping(res, &f, server, sizeof server)) {
+    if (!engine_facts_from_ping(res, &f, server, sizeof server)) {
+        log_debug("%s: no API version in the /_ping headers; asking /version", op->e->ep.display);
+    } else if (engine_docker_capped(&f, op->want_version)) {
+        log_debug("%s: Docker API %s is newer than moonpod's; asking /version for its minimum", op->e->ep.display,
+                  f.api);
+    } else {
         if (engine_negotiate(op->e, &f, op->want_version, op->reply) == 0)
             return engine_connected(op);
         return engine_candidate_failed(op);
     }
-    log_debug("%s: no API version in the /_ping headers; asking /version", op->e->ep.display);
     engine_reply_clear(op->reply);
     op->req = engine_start_http(op, &version, engine_on_version);
     if (!op->req)

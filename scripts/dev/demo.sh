@@ -6,11 +6,16 @@
 # `moonpod serve` with the ready-made policies (scripts/policies) for about
 # a minute, each remediation logged as it happens; then removes what it
 # made. Knobs: MOONPOD_DEMO_SECONDS (60), MOONPOD_DEMO_IMAGE (busybox:latest,
-# on a local engine).
+# on a local engine), MOONPOD_DEMO_PRIVATE_PODMAN=1 (the private service
+# straight away). The private service is rootful: a user who is not root
+# runs the demo with it through sudo (scripts/dev/root.sh), and gets
+# build/demo back.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
+# shellcheck source=scripts/dev/root.sh
+source scripts/dev/root.sh
 seconds=${MOONPOD_DEMO_SECONDS:-60}
 work=$repo/build/demo
 log() { printf '\ndemo: %s\n' "$*" >&2; }
@@ -21,11 +26,22 @@ cleanup() {
     [[ -n "$serve_pid" ]] && kill -TERM "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null
     ./moonpod scripts/dev/demo_containers.lua down 2>/dev/null || true
     if [[ "$private" == 1 ]]; then scripts/dev/engines.sh stop podman >/dev/null 2>&1 || true; fi
+    hand_back "$work"
     return 0
 }
 trap cleanup EXIT
 
 start_private_podman() {
+    if [[ "$(id -u)" -ne 0 ]]; then
+        # The rest of the demo runs as root, from the start, with the
+        # private service; what this run made on the local engine goes first.
+        cleanup
+        trap - EXIT
+        export MOONPOD_DEMO_PRIVATE_PODMAN=1
+        local rc=0
+        run_as_root "$repo/scripts/dev/demo.sh" || rc=$?
+        exit "$rc"
+    fi
     log "starting a private Podman service for the demo"
     export MOONPOD_ENGINES_DIR=$repo/build/demo-engines
     scripts/dev/engines.sh start podman
@@ -39,7 +55,8 @@ start_private_podman() {
 
 # an engine's API, not moonpod's own fallbacks (a service on your storage, the CLI)
 image=${MOONPOD_DEMO_IMAGE:-busybox:latest}
-if ./moonpod -e 'require("moonpod").connect { start_service = false, use_cli_fallback = false }' 2>/dev/null; then
+if [[ -z "${MOONPOD_DEMO_PRIVATE_PODMAN:-}" ]] &&
+    ./moonpod -e 'require("moonpod").connect { start_service = false, use_cli_fallback = false }' 2>/dev/null; then
     log "using the local engine; the demo's containers are labelled moonpod.demo=true"
 else
     start_private_podman

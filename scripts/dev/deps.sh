@@ -42,15 +42,9 @@ missing_packages() {
     done
 }
 
-as_root() {
-    if [[ "$(id -u)" -eq 0 ]]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        die "not root and no sudo: cannot run: $*"
-    fi
-}
+# as_root: shared with the scripts that run the private engines
+# shellcheck source=scripts/dev/root.sh
+source "$(dirname "${BASH_SOURCE[0]}")/root.sh"
 
 # Packages whose maintainer scripts start a system daemon (sshd on :22,
 # nginx on :80). The harness runs private ones on its own ports and needs

@@ -3,11 +3,31 @@
 # private engines, runs the C unit tests and the busted specs — core specs
 # once, engine specs once per engine; release, ASan/UBSan and valgrind —
 # stops the engines, and ends with one line "N passed, N failed".
-# Exit status 0 only when nothing failed.
+# Exit status 0 only when nothing failed. The engines are rootful, and the
+# specs drive them (and Podman's CLI on their storage): run by a user who is
+# not root, the script runs itself again through sudo (scripts/dev/root.sh)
+# and gives the user back build/test-results and build/tmp.
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
+# shellcheck source=scripts/dev/root.sh
+source scripts/dev/root.sh
+
+summary_re='^[0-9]+ passed, [0-9]+ failed$'
+if [ "$(id -u)" -ne 0 ]; then
+    # The summary line comes from the run as root; a sudo that refuses (or
+    # is missing) leaves none, and the run still ends with one.
+    out=$(mktemp)
+    run_as_root "$repo/scripts/dev/test.sh" "$@" | tee "$out"
+    status=${PIPESTATUS[0]}
+    if ! tail -n 1 "$out" | grep -Eq "$summary_re"; then
+        echo "0 passed, 1 failed"
+        [ "$status" -ne 0 ] || status=1
+    fi
+    rm -f "$out"
+    exit "$status"
+fi
 
 results=build/test-results
 state=${MOONPOD_ENGINES_DIR:-$repo/build/engines}
@@ -19,17 +39,21 @@ log() { printf 'test.sh: %s\n' "$*" >&2; }
 
 # Engines that were already up (a developer's, kept between runs) are left
 # running afterwards; the ones this run starts, it stops.
-already_up=0
-if scripts/dev/engines.sh status all >/dev/null 2>&1; then
-    already_up=1
+stop_engines=0
+on_exit() {
+    if [ "$stop_engines" = 1 ]; then
+        scripts/dev/engines.sh stop all >/dev/null 2>&1 || true
+    fi
+    hand_back "$results" build/tmp
+}
+trap on_exit EXIT
+if ! scripts/dev/engines.sh status all >/dev/null 2>&1; then
+    stop_engines=1
 fi
 if ! scripts/dev/engines.sh start all; then
     log "the private engines did not start"
     echo "0 passed, 1 failed"
     exit 1
-fi
-if [ "$already_up" = 0 ]; then
-    trap 'scripts/dev/engines.sh stop all >/dev/null 2>&1 || true' EXIT
 fi
 # shellcheck source=/dev/null
 source "$state/env.sh"

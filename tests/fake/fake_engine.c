@@ -6,10 +6,14 @@
  * boundaries, endless streams. See tests/fake/README.md.
  *
  *   fake-engine SOCKET_PATH [--route PREFIX=BEHAVIOUR]... [--ready-file PATH]
- *               [--seed N] [--no-api-headers]
+ *               [--seed N] [--no-api-headers] [--api-version X.Y]
+ *               [--min-api-version X.Y]
  *
  * --no-api-headers leaves out the Api-Version header, as a proxy that
  * strips headers would, so that clients must ask /version.
+ * --api-version and --min-api-version set what the engine claims to speak
+ * (1.41 and 1.12 by default, Docker 20.10's): for negotiation with engines
+ * newer than any at hand.
  * --tcp-no-accept FILE also listens on a TCP port of 127.0.0.1 (written to
  * FILE) that never accepts: once its one-connection backlog is taken, a
  * client's connect hangs — for connect timeouts.
@@ -53,6 +57,8 @@
 #define FE_TRAILER_MAX   100             /* trailer lines accepted */
 #define FE_LOG_TARGET    160u
 #define FE_API_VERSION   "1.41"
+#define FE_MIN_API       "1.12"
+#define FE_VERSION_MAX   16u             /* longest --api-version accepted */
 
 #if defined(__GNUC__)
 #define FE_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -154,18 +160,24 @@ static struct {
     unsigned long next_id;
     uint64_t rng;
     int no_api_headers;
+    const char *api_version;      /* reported in Api-Version and /version */
+    const char *min_api_version;  /* reported in /version */
+    char *version_json;           /* the /version body, built at start-up */
+    size_t version_json_len;
     int tcp_fd;               /* the never-accepting listener, or -1 */
 } fe;
 
-static const char fe_version_json[] =
+/* Docker 20.10's /version, with the API versions as given: %s is the API
+ * version (twice) and the minimum (twice), in that order. */
+static const char fe_version_fmt[] =
     "{\"Platform\":{\"Name\":\"moonpod fake engine\"},"
     "\"Components\":[{\"Name\":\"Engine\",\"Version\":\"20.10.24\","
-    "\"Details\":{\"ApiVersion\":\"" FE_API_VERSION "\",\"Arch\":\"amd64\","
+    "\"Details\":{\"ApiVersion\":\"%s\",\"Arch\":\"amd64\","
     "\"BuildTime\":\"2023-01-01T00:00:00.000000000+00:00\",\"Experimental\":\"false\","
     "\"GitCommit\":\"fake\",\"GoVersion\":\"go1.19.8\",\"KernelVersion\":\"6.1.0\","
-    "\"MinAPIVersion\":\"1.12\",\"Os\":\"linux\"}}],"
-    "\"Version\":\"20.10.24\",\"ApiVersion\":\"" FE_API_VERSION "\","
-    "\"MinAPIVersion\":\"1.12\",\"GitCommit\":\"fake\",\"GoVersion\":\"go1.19.8\","
+    "\"MinAPIVersion\":\"%s\",\"Os\":\"linux\"}}],"
+    "\"Version\":\"20.10.24\",\"ApiVersion\":\"%s\","
+    "\"MinAPIVersion\":\"%s\",\"GitCommit\":\"fake\",\"GoVersion\":\"go1.19.8\","
     "\"Os\":\"linux\",\"Arch\":\"amd64\",\"KernelVersion\":\"6.1.0\","
     "\"BuildTime\":\"2023-01-01T00:00:00.000000000+00:00\"}";
 
@@ -343,9 +355,12 @@ static int fe_write_submit(struct fe_conn *c, struct fe_write *w, size_t len)
 static int fe_format_head(char *out, size_t cap, int status, const char *ctype,
                           long long body_len, int closing)
 {
-    char length[64];
+    char length[64], api[32 + FE_VERSION_MAX];
     int n;
 
+    api[0] = '\0';
+    if (!fe.no_api_headers)
+        snprintf(api, sizeof api, "Api-Version: %s\r\n", fe.api_version);
     if (body_len < 0)
         snprintf(length, sizeof length, "Transfer-Encoding: chunked\r\n");
     else
@@ -359,7 +374,7 @@ static int fe_format_head(char *out, size_t cap, int status, const char *ctype,
                  "%s"
                  "\r\n",
                  status, fe_reason(status),
-                 fe.no_api_headers ? "" : "Api-Version: " FE_API_VERSION "\r\n", ctype, length,
+                 api, ctype, length,
                  closing ? "Connection: close\r\n" : "");
     return (n < 0 || (size_t)n >= cap) ? -1 : n;
 }
@@ -580,6 +595,40 @@ static const char *fe_skip_version(const char *path)
     return *p == '/' ? p : path;
 }
 
+/* Minor of a "1.N" version; -1 for anything else (libpod's /v4.0.0). */
+static long fe_docker_minor(const char *v)
+{
+    char *end;
+    long minor;
+
+    if (strncmp(v, "1.", 2) != 0 || v[2] < '0' || v[2] > '9')
+        return -1;
+    minor = strtol(v + 2, &end, 10);
+    return (*end == '\0' || *end == '/') ? minor : -1;
+}
+
+/* Docker's answer to a request under a /v1.N prefix outside the versions it
+ * speaks: 400 and a message naming the bound. Writes the message to out and
+ * returns 1 when the request is refused. */
+static int fe_version_refused(const char *path, char *out, size_t cap)
+{
+    long asked, api = fe_docker_minor(fe.api_version), min = fe_docker_minor(fe.min_api_version);
+
+    if (path[0] != '/' || path[1] != 'v' || (asked = fe_docker_minor(path + 2)) < 0)
+        return 0;
+    if (min >= 0 && asked < min) {
+        snprintf(out, cap, "{\"message\":\"client version 1.%ld is too old. Minimum supported API version is %s, "
+                 "please upgrade your client to a newer version\"}", asked, fe.min_api_version);
+        return 1;
+    }
+    if (api >= 0 && asked > api) {
+        snprintf(out, cap, "{\"message\":\"client version 1.%ld is too new. Maximum supported API version is %s\"}",
+                 asked, fe.api_version);
+        return 1;
+    }
+    return 0;
+}
+
 static const struct fe_route *fe_match(const char *path)
 {
     int i;
@@ -627,6 +676,7 @@ static void fe_dispatch(struct fe_conn *c)
 {
     char shown[FE_LOG_TARGET];
     char path[FE_TARGET_MAX];
+    char refusal[256];
     const struct fe_route *r;
     const char *p;
     size_t plen = strcspn(c->target, "?");
@@ -637,6 +687,11 @@ static void fe_dispatch(struct fe_conn *c)
     fe_printable(shown, sizeof shown, c->target);
     c->state = FE_ST_HEAD;
 
+    if (fe_version_refused(path, refusal, sizeof refusal)) {
+        fe_log("#%lu %s %s -> 400 (API version)", c->id, c->method, shown);
+        fe_respond_json(c, 400, refusal, strlen(refusal));
+        return;
+    }
     r = fe_match(path);
     if (r != NULL) {
         fe_log("#%lu %s %s -> %s", c->id, c->method, shown, r->spec);
@@ -649,7 +704,7 @@ static void fe_dispatch(struct fe_conn *c)
         fe_respond(c, 200, "text/plain; charset=utf-8", "OK", 2, 2, 0);
     } else if (get && strcmp(p, "/version") == 0) {
         fe_log("#%lu %s %s -> version", c->id, c->method, shown);
-        fe_respond_json(c, 200, fe_version_json, sizeof fe_version_json - 1);
+        fe_respond_json(c, 200, fe.version_json, fe.version_json_len);
     } else {
         fe_log("#%lu %s %s -> 404", c->id, c->method, shown);
         fe_respond_json(c, 404, fe_not_found_json, sizeof fe_not_found_json - 1);
@@ -1223,7 +1278,7 @@ static int fe_add_route(const char *arg)
     return 0;
 }
 
-static void fe_free_routes(void)
+static void fe_free_options(void)
 {
     int i;
 
@@ -1232,6 +1287,33 @@ static void fe_free_routes(void)
         free(fe.routes[i].body);
     }
     fe.nroutes = 0;
+    free(fe.version_json);
+    fe.version_json = NULL;
+}
+
+/* An API version as the engines write it: digits around one dot. The value
+ * goes into a header and a JSON body unescaped, so nothing else passes. */
+static int fe_valid_version(const char *v)
+{
+    size_t digits = strspn(v, "0123456789");
+
+    if (digits == 0 || v[digits] != '.' || strlen(v) > FE_VERSION_MAX)
+        return 0;
+    v += digits + 1;
+    digits = strspn(v, "0123456789");
+    return digits > 0 && v[digits] == '\0';
+}
+
+static int fe_build_version_json(void)
+{
+    const char *api = fe.api_version, *min = fe.min_api_version;
+    int n = snprintf(NULL, 0, fe_version_fmt, api, min, api, min);
+
+    if (n < 0 || (fe.version_json = malloc((size_t)n + 1)) == NULL)
+        return -1;
+    snprintf(fe.version_json, (size_t)n + 1, fe_version_fmt, api, min, api, min);
+    fe.version_json_len = (size_t)n;
+    return 0;
 }
 
 static void fe_usage(void)
@@ -1239,6 +1321,7 @@ static void fe_usage(void)
     fprintf(stderr,
             "usage: " FE_PROG " SOCKET_PATH [--route PREFIX=BEHAVIOUR]... "
             "[--ready-file PATH] [--seed N] [--no-api-headers] [--tcp-no-accept FILE]\n"
+            "       [--api-version X.Y] [--min-api-version X.Y]\n"
             "behaviours: close garbage truncate stall huge status:CODE:BODY json:BODY file:FILE\n"
             "            chunks:FILE chunks-close:FILE repeat:N:FILE\n");
 }
@@ -1338,6 +1421,8 @@ int main(int argc, char **argv)
     int i, rc = 0, seeded = 0;
 
     fe.tcp_fd = -1;
+    fe.api_version = FE_API_VERSION;
+    fe.min_api_version = FE_MIN_API;
 
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -1346,7 +1431,7 @@ int main(int argc, char **argv)
 
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fe_usage();
-            fe_free_routes();
+            fe_free_options();
             return 0;
         }
         if (a[0] != '-') {
@@ -1369,13 +1454,23 @@ int main(int argc, char **argv)
             goto usage;
         if (fe_ieq(a, name_len, "--route")) {
             if (fe_add_route(val) != 0) {
-                fe_free_routes();
+                fe_free_options();
                 return 2;
             }
         } else if (fe_ieq(a, name_len, "--ready-file")) {
             ready_file = val;
         } else if (fe_ieq(a, name_len, "--tcp-no-accept")) {
             tcp_port_file = val;
+        } else if (fe_ieq(a, name_len, "--api-version") || fe_ieq(a, name_len, "--min-api-version")) {
+            if (!fe_valid_version(val)) {
+                fe_log("%.*s: '%s' is not a version like 1.41", (int)name_len, a, val);
+                fe_free_options();
+                return 2;
+            }
+            if (name_len == strlen("--api-version"))
+                fe.api_version = val;
+            else
+                fe.min_api_version = val;
         } else if (fe_ieq(a, name_len, "--seed")) {
             fe.rng = strtoull(val, NULL, 0);
             seeded = 1;
@@ -1385,6 +1480,11 @@ int main(int argc, char **argv)
     }
     if (fe.socket_path == NULL)
         goto usage;
+    if (fe_build_version_json() != 0) {
+        fe_log("out of memory");
+        fe_free_options();
+        return 1;
+    }
     if (!seeded)
         fe.rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     if (fe.rng == 0)
@@ -1398,7 +1498,7 @@ int main(int argc, char **argv)
 
     if (uv_loop_init(&fe.loop) != 0) {
         fe_log("cannot create the event loop");
-        fe_free_routes();
+        fe_free_options();
         return 1;
     }
     uv_pipe_init(&fe.loop, &fe.server, 0);
@@ -1423,11 +1523,11 @@ int main(int argc, char **argv)
     }
     if (fe.bound)
         unlink(fe.socket_path);
-    fe_free_routes();
+    fe_free_options();
     return rc;
 
 usage:
     fe_usage();
-    fe_free_routes();
+    fe_free_options();
     return 2;
 }

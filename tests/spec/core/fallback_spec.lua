@@ -138,6 +138,28 @@ describe_fallback("start_service", function()
     assert.matches("no such socket", out.message)
   end)
 
+  it("finds a rootless Podman at $XDG_RUNTIME_DIR/podman/podman.sock", function()
+    -- the private Podman's socket, where a user's rootless service puts its own
+    local xdg = fallback.tmpdir("xdg-rootless")
+    local sock = xdg .. "/podman/podman.sock"
+    assert(moonpod.run({ "mkdir", xdg .. "/podman" }).ok)
+    assert(moonpod.run({ "ln", "-s", engine.env("MOONPOD_TEST_PODMAN_SOCK"), sock }).ok)
+    local out, r = fallback.eval(([[
+      local c = moonpod.connect { start_service = false, use_cli_fallback = false }
+      local found
+      for _, ct in ipairs(c:list_containers { all = true }) do
+        if ct.name == %q then found = ct.labels.made end
+      end
+      return { runtime = c.runtime, transport = c.transport, endpoint = c.endpoint, found = found or "missing" }
+    ]]):format(name), { env = { XDG_RUNTIME_DIR = xdg, MOONPOD_DEBUG = "1" } })
+    assert.are.equal("podman", out.runtime)
+    assert.are.equal("unix", out.transport)
+    assert.are.equal("unix://" .. sock, out.endpoint)
+    assert.are.equal("by-the-cli", out.found)
+    assert.matches("chose podman at unix://" .. sock:gsub("%p", "%%%0") .. " %(rootless podman", r.stderr)
+    moonpod.run { "rm", "-rf", "--", xdg }
+  end)
+
   it("finds Docker through DOCKER_HOST when no Podman answers, unless fallback_to_docker is false", function()
     local out = fallback.eval([[
       local c = moonpod.connect { start_service = false, use_cli_fallback = false }

@@ -141,6 +141,57 @@ describe("waiting", function()
     assert.are.equal(15, sum)
   end)
 
+  it("works inside metamethods", function()
+    -- Another task counts the waits that really gave way to the loop.
+    local ticks, stop = 0, false
+    local ticker = moonpod.spawn(function()
+      while not stop do
+        ticks = ticks + 1
+        moonpod.yield()
+      end
+    end)
+    local waits = 0
+    local function wait()
+      local before = ticks
+      moonpod.sleep(0.002)
+      assert(ticks > before, "the wait did not let the other task run")
+      waits = waits + 1
+    end
+    local closed = {}
+    local mt = {}
+    mt.__index = function(_, k) wait() return "got " .. k end
+    mt.__newindex = function(t, k, v) wait() rawset(t, k, v * 2) end
+    mt.__add = function(a, b) wait() return a.n + b.n end
+    mt.__lt = function(a, b) wait() return a.n < b.n end
+    mt.__le = function(a, b) wait() return a.n <= b.n end
+    mt.__eq = function(a, b) wait() return a.n == b.n end
+    mt.__len = function() wait() return 42 end
+    mt.__concat = function(a, b) wait() return tostring(a.n) .. tostring(b.n) end
+    mt.__call = function(self, x) wait() return self.n + x end
+    mt.__close = function(self) wait() closed[#closed + 1] = self.n end
+    local function obj(n) return setmetatable({ n = n }, mt) end
+    local a, b = obj(1), obj(2)
+
+    assert.are.equal("got x", a.x)
+    a.y = 5
+    assert.are.equal(10, rawget(a, "y"))
+    assert.are.equal(3, a + b)
+    assert.is_true(a < b)
+    assert.is_true(b <= b)
+    assert.is_false(a == obj(3))
+    assert.are.equal(42, #a)
+    assert.are.equal("12", a .. b)
+    assert.are.equal(11, b(9))
+    do
+      local c <close> = obj(7)
+      local d <close> = obj(8)
+    end
+    assert.are.same({ 8, 7 }, closed)
+    assert.are.equal(11, waits)
+    stop = true
+    ticker:join()
+  end)
+
   it("works inside user coroutines, nested", function()
     local inner = coroutine.wrap(function(a)
       moonpod.sleep(0.005)
