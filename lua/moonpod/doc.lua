@@ -148,12 +148,22 @@ M.sections = {
     },
   },
   {
+    name = "term",
+    intro = "`local term = require \"moonpod.term\"`: the terminal, for full-screen scripts such as `moonpod top` (lua/moonpod/top.lua). The REPL drives it too; its other functions are the REPL's own.",
+    entries = {
+      { "term.isatty(fd?) -> boolean", "Whether the file descriptor (default 0, stdin) is a terminal." },
+      { "term.size() -> columns, rows", "The size of the terminal on stdout (80, 24 when it is not one)." },
+      { "term.raw(on)", "`term.raw(true)`: keys arrive one by one, unechoed, Ctrl-C included (as \"\\3\"); `term.raw(false)` puts the terminal back (so does the end of the process). Raises when stdin is not a terminal." },
+      { "term.read_key(timeout?) -> key | \"resize\" | \"eof\" | nil", "Waits, without blocking the loop, for the next key: its bytes (an escape sequence whole, \"\\27[A\" for Up); \"resize\" when the window changed size; \"eof\" when input ended; nil after `timeout` seconds. One task at a time." },
+    },
+  },
+  {
     name = "repl",
     intro = "At the prompt (`moonpod`, `moonpod -i`): globals `moonpod`, `client` (connected on first use), `events`, `registry`, `stats` (when present), `help`.",
     entries = {
       { "help(what?)", "This reference: everything, a section (`help(\"client\")`), or one entry (`help(client.get_container_stats)`, `help(\"get_events\")`)." },
       { "_PROMPT, _PROMPT2", "The prompts (default \"> \" and \">> \")." },
-      { "moonpod top [engine=url ...]", "A full-screen live view of the containers (a Lua script on this API: lua/moonpod/top.lua)." },
+      { "moonpod top [--interval SECONDS] [engine=url ...]", "A full-screen live view of the containers, redrawn every `--interval` (or `-d`) seconds (2); several engines through moonpod.multi with `name=url` arguments (a Lua script on this API: lua/moonpod/top.lua)." },
     },
   },
 }
@@ -172,6 +182,7 @@ local function method_tables()
   end
   local ok_ev, events = pcall(require, "moonpod.events")
   local ok_reg, registry = pcall(require, "moonpod.registry")
+  local ok_term, term = pcall(require, "moonpod.term")
   return {
     moonpod = require "moonpod",
     client = index_of("moonpod.client"),
@@ -179,6 +190,7 @@ local function method_tables()
     timer = index_of("moonpod.timer"),
     stream = index_of("moonpod.stream"),
     events = ok_ev and events or nil,
+    term = ok_term and term or nil,
     registry = ok_reg and registry or nil,
   }
 end

@@ -1,6 +1,6 @@
 --- moonpod top: a full-screen live view of the containers.
 --
---   moonpod top [--interval SECONDS] [NAME=URL ...]
+--   moonpod top [--interval SECONDS | -d SECONDS] [NAME=URL ...]
 --
 -- Containers with their status, CPU, memory, network and block I/O, and
 -- sparklines of the last minutes of CPU and memory. Keys: c (sort by CPU),
@@ -8,10 +8,13 @@
 -- NAME=URL arguments (`podman=unix:///run/podman/podman.sock`) it watches
 -- those engines together through moonpod.multi.
 --
--- Written on the public API only (plus the terminal module the REPL uses),
--- so it doubles as an example of a moonpod script.
+-- Samples and their history come from moonpod.stats: one monitor per
+-- engine, watching every running container. Written on the public API
+-- only (moonpod, moonpod.stats, moonpod.term), so it doubles as an example
+-- of a moonpod script.
 
 local moonpod = require "moonpod"
+local stats = require "moonpod.stats"
 local term = require "moonpod.term"
 local pretty = require "moonpod.pretty"
 
@@ -19,123 +22,120 @@ local M = {}
 
 local SPARKS = { "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█" }
 
--- ---- history: the seam ----
---
--- A history keeps the last samples of each container. This one is a ring
--- in Lua filled from one-shot client:get_container_stats calls; a history
--- backed by moonpod.stats' monitor (mon:history) can replace it by giving
--- the same two methods.
+-- The most history a sparkline spans, in seconds.
+local WINDOW = 480
 
---- A history of at most `capacity` samples per container:
---- h:add(id, sample) and h:series(id, field, n) -> at most n numbers, oldest
---- first, covering the whole history (consecutive samples averaged when
---- there are more than n).
-function M.ring_history(capacity)
-  local by_id = {}
-  local h = {}
-  function h:add(id, sample)
-    local ring = by_id[id]
-    if not ring then
-      ring = {}
-      by_id[id] = ring
-    end
-    ring[#ring + 1] = sample
-    if #ring > capacity then table.remove(ring, 1) end
-  end
-  function h:series(id, field, n)
-    local ring, out = by_id[id] or {}, {}
-    local group = math.max(1, math.ceil(#ring / n))
-    for first = 1, #ring, group do
-      local sum, count = 0, 0
-      for i = first, math.min(#ring, first + group - 1) do
-        sum = sum + (ring[i][field] or 0)
-        count = count + 1
-      end
-      out[#out + 1] = sum / count
-    end
-    return out
-  end
-  function h:forget(keep)
-    for id in pairs(by_id) do
-      if not keep[id] then by_id[id] = nil end
-    end
-  end
-  return h
+-- ---- sparklines ----
+
+--- The seconds one sparkline cell covers, `elapsed` seconds after top
+--- opened: `base` at first, doubling whenever the history no longer fits
+--- in `cells` cells, up to `window` / `cells`. So the line fills within
+--- the first minute instead of showing one cell for minutes, and later
+--- spans the whole window.
+function M.spark_step(elapsed, base, cells, window)
+  local cap = math.max(base, window / cells)
+  local step = base
+  while step * cells < elapsed and step < cap do step = step * 2 end
+  return math.min(step, cap)
 end
 
---- A history read from a stats monitor (moonpod.stats), which samples on
---- its own: h:series(id, field, n) gives the last `window` seconds in at
---- most n points.
-function M.monitor_history(mon, window)
-  local h = {}
-  function h.add() end
-  function h.forget() end
-  function h:series(id, field, n)
-    local ok, points = pcall(mon.history, mon, id, { since = moonpod.now() - window, step = math.max(1, window / n) })
-    local out = {}
-    if ok then
-      for _, p in ipairs(points) do out[#out + 1] = p[field] or 0 end
-    end
-    return out
+--- Places history points (each with a `timestamp` at the start of its
+--- step-long slot, as mon:history{ step = } gives them) in `cells` cells
+--- ending with the slot of `now`: returns a table of cell -> points[field],
+--- with holes where there is no point.
+function M.cells(points, field, now, step, cells)
+  local last = math.floor(now / step)
+  local out = {}
+  for _, p in ipairs(points) do
+    local i = math.floor(p.timestamp / step + 0.5) - last + cells
+    if i >= 1 and i <= cells and type(p[field]) == "number" then out[i] = p[field] end
   end
-  function h:latest(id)
-    local ok, s = pcall(mon.latest, mon, id)
-    return ok and s or nil
-  end
-  return h
+  return out
 end
 
---- A sparkline of `values` (numbers), scaled to `top` (default: their maximum).
-function M.sparkline(values, top)
+--- A sparkline of `cells` cells from `values` (cell -> number, holes
+--- blank), scaled to `top` (default: their maximum; higher values raise it).
+function M.sparkline(values, cells, top)
   local max = top or 0
-  for _, v in ipairs(values) do
-    if v > max then max = v end
+  for i = 1, cells do
+    if values[i] and values[i] > max then max = values[i] end
   end
   local out = {}
-  for i, v in ipairs(values) do
-    local level = max > 0 and math.floor(v / max * (#SPARKS - 1) + 0.5) + 1 or 1
-    out[i] = SPARKS[math.max(1, math.min(#SPARKS, level))]
+  for i = 1, cells do
+    local v = values[i]
+    if v == nil then
+      out[i] = " "
+    else
+      local level = max > 0 and math.floor(v / max * (#SPARKS - 1) + 0.5) + 1 or 1
+      out[i] = SPARKS[math.max(1, math.min(#SPARKS, level))]
+    end
   end
   return table.concat(out)
 end
 
--- ---- sampling ----
+-- ---- the monitors: one per engine ----
 
-local function list_all(client)
-  local list, failed = client:list_containers { all = true }
-  local notes = {}
-  for name, err in pairs(failed or {}) do notes[#notes + 1] = name .. ": " .. tostring(err) end
-  table.sort(notes)
-  return list, notes
+-- The engines watched: key -> client (nil while it is down). The key is
+-- what the list puts in each container's runtime: the engine's name with
+-- several engines, "podman" or "docker" with one.
+local function engine_clients(st)
+  if not st.multi then return { [st.client.runtime] = st.client } end
+  local out = {}
+  for _, name in ipairs(st.names) do out[name] = st.client.clients[name] end
+  return out
 end
 
--- One round: the containers, and a stats sample of each running one (all
--- asked at once: Podman batches them into one request).
-local function sample(client, history)
-  local list, notes = list_all(client)
-  local tasks = {}
-  for _, c in ipairs(list) do
-    if c.status == "running" and history.latest then
-      local s = history:latest(c.id)
-      tasks[c.id] = { join = function() return s end }
-    elseif c.status == "running" then
-      tasks[c.id] = moonpod.spawn(function() return client:get_container_stats(c.id) end)
-    end
+local function start_monitor(st, client)
+  local mon = stats.monitor { client = client, interval = st.step, history = { retention = st.window } }
+  local ok, err = pcall(mon.watch_all, mon)
+  if not ok then
+    mon:close()
+    error(err, 0)
   end
-  local rows, keep = {}, {}
-  for _, c in ipairs(list) do
-    local row = { c = c }
-    if tasks[c.id] then
-      local ok, s = pcall(tasks[c.id].join, tasks[c.id])
-      if ok and type(s) == "table" then
-        row.s = s
-        history:add(c.id, s)
+  return mon
+end
+
+-- How long an engine whose monitor could not start waits for another try.
+local RETRY = 10
+
+-- A monitor for each connected engine that has none yet; one that can't
+-- start is noted, and tried again RETRY seconds later.
+local function ensure_monitors(st, notes)
+  local now = moonpod.monotonic()
+  for key, client in pairs(engine_clients(st)) do
+    local failed = st.failed[key]
+    if not st.monitors[key] and not (failed and now < failed.at + RETRY) then
+      local ok, mon = pcall(start_monitor, st, client)
+      if ok then
+        st.monitors[key], st.failed[key] = mon, nil
+      else
+        st.failed[key] = { at = now, err = tostring(mon) }
       end
     end
-    keep[c.id] = true
+    if st.failed[key] then notes[#notes + 1] = key .. ": no stats: " .. st.failed[key].err end
+  end
+end
+
+-- ---- sampling ----
+
+-- One round: the containers, each running one with its monitor's latest
+-- sample (nil until the monitor has one).
+local function sample(st)
+  local list, failed = st.client:list_containers { all = true }
+  local notes = {}
+  for name, err in pairs(failed or {}) do notes[#notes + 1] = name .. ": " .. tostring(err) end
+  ensure_monitors(st, notes)
+  table.sort(notes)
+  local rows = {}
+  for _, c in ipairs(list) do
+    local row = { c = c }
+    local mon = st.monitors[c.runtime]
+    if c.status == "running" and mon then
+      local ok, s = pcall(mon.latest, mon, c.id)
+      if ok then row.s = s end
+    end
     rows[#rows + 1] = row
   end
-  history:forget(keep)
   return rows, notes
 end
 
@@ -148,7 +148,11 @@ local SORTS = {
   s = { "status", function(r) return r.c.status or "" end },
 }
 
-local function sorted(rows, key, reverse)
+--- Sorts rows ({ c = Container, s = ContainerStats | nil }) in place by
+--- `key`: "c" (CPU) and "m" (memory) highest first, rows without a sample
+--- last; "n" (name) and "s" (status) in alphabetical order; `reverse` turns
+--- the order around. Ties go by name. Returns rows.
+function M.sorted(rows, key, reverse)
   local get = SORTS[key][2]
   local numeric = key == "c" or key == "m"
   table.sort(rows, function(a, b)
@@ -174,6 +178,21 @@ local function pair(a, b)
   return pretty.bytes(a) .. "/" .. pretty.bytes(b)
 end
 
+-- The CPU and memory sparklines of a container, `cells` wide, from its
+-- engine's monitor.
+local function sparks(st, c, cells, now)
+  local step = M.spark_step(now - st.started, st.cell, cells, st.window)
+  local mon = st.monitors[c.runtime]
+  local points = {}
+  if mon then
+    local since = (math.floor(now / step) - cells + 1) * step
+    local ok, got = pcall(mon.history, mon, c.id, { since = since, step = step })
+    if ok and type(got) == "table" then points = got end
+  end
+  return M.sparkline(M.cells(points, "cpu_percent", now, step, cells), cells, 100),
+    M.sparkline(M.cells(points, "memory_usage_bytes", now, step, cells), cells)
+end
+
 local function render(st, cols, rows_on_screen)
   local multi = st.multi
   local name_w = 12
@@ -194,7 +213,8 @@ local function render(st, cols, rows_on_screen)
     fit(st.notes[1] or "", cols),
     fit(head, cols),
   }
-  for _, r in ipairs(sorted(st.rows, st.sort, st.reverse)) do
+  local now = moonpod.now()
+  for _, r in ipairs(M.sorted(st.rows, st.sort, st.reverse)) do
     if #lines >= rows_on_screen then break end
     local c, s = r.c, r.s
     local text = ("%-" .. name_w .. "s %s%-9s %6s %9s %5s %17s %17s %4s"):format(fit(c.name or c.id:sub(1, 12), name_w),
@@ -205,10 +225,8 @@ local function render(st, cols, rows_on_screen)
       s and pair(s.block_read_bytes, s.block_write_bytes) or "-", s and tostring(s.pids or "-") or "-")
     text = fit(text, math.min(cols, base))
     if spark_w >= 5 then
-      local cpu = st.history:series(c.id, "cpu_percent", spark_w)
-      local mem = st.history:series(c.id, "memory_usage_bytes", spark_w)
-      -- sparklines are as many cells as values, not bytes: pad by count
-      text = text .. " " .. M.sparkline(cpu, 100) .. (" "):rep(spark_w - #cpu) .. " " .. M.sparkline(mem)
+      local cpu, mem = sparks(st, c, spark_w, now)
+      text = text .. " " .. cpu .. " " .. mem
     end
     lines[#lines + 1] = text
   end
@@ -228,14 +246,16 @@ local function usage()
   return "usage: moonpod top [--interval SECONDS] [NAME=URL ...]"
 end
 
-local function parse(args)
+--- The command line after `top` -> { interval = seconds (2), engines =
+--- { name = config } | nil }; raises the usage on anything else.
+function M.parse(args)
   local opts = { interval = 2, engines = nil }
   local i = 1
   while i <= #args do
     local a = args[i]
     if a == "--interval" or a == "-d" then
       opts.interval = tonumber(args[i + 1])
-      if not opts.interval or opts.interval <= 0 then error(usage(), 0) end
+      if not opts.interval or not (opts.interval > 0 and opts.interval <= 3600) then error(usage(), 0) end
       i = i + 1
     elseif a:match("^[%w_-]+=.+") then
       local name, url = a:match("^([%w_-]+)=(.+)$")
@@ -252,26 +272,26 @@ end
 
 --- Runs top until q. args: the command line after `top`.
 function M.main(args)
-  local opts = parse(args or {})
+  local opts = M.parse(args or {})
   if not (term.isatty(0) and term.isatty(1)) then error("moonpod top needs a terminal", 0) end
   local client = opts.engines and moonpod.multi(opts.engines) or moonpod.connect()
-  -- one engine: the stats monitor samples every running container and keeps
-  -- their history (the sparklines show its last 8 minutes); several: a ring
-  -- of one-shot samples per engine
-  local has_stats, stats = pcall(require, "moonpod.stats")
-  local mon
-  if has_stats and not opts.engines then
-    mon = stats.monitor { client = client, interval = opts.interval, history = { retention = 480 } }
-    mon:watch_all()
-  end
+  local names = {}
+  for name in pairs(opts.engines or {}) do names[#names + 1] = name end
+  table.sort(names)
+  -- engines stream stats about once a second: the history is no finer;
+  -- a sparkline cell spans two samples, as a slot of one would now and
+  -- then miss its sample to the engines' jitter and show a hole
+  local step = math.max(1, opts.interval)
   local st = {
-    rows = {}, notes = {}, sort = "c", reverse = false, multi = opts.engines ~= nil,
-    history = mon and M.monitor_history(mon, 480) or M.ring_history(240),
+    client = client, multi = opts.engines ~= nil, names = names, monitors = {}, failed = {},
+    step = step, cell = 2 * step, window = math.max(WINDOW, 60 * step), started = moonpod.now(),
+    rows = {}, notes = {}, sort = "c", reverse = false,
     where = opts.engines and "several engines" or (client.runtime .. " " .. client.endpoint),
   }
   -- The terminal is given back however this ends (q, an error, a cancel).
   local restore <close> = setmetatable({}, {
     __close = function()
+      for _, mon in pairs(st.monitors) do pcall(mon.close, mon) end
       io.write("\27[?25h\27[?1049l")
       io.stdout:flush()
       term.raw(false)
@@ -281,7 +301,7 @@ function M.main(args)
   io.write("\27[?1049h\27[?25l")
   local sampler = moonpod.spawn(function()
     while true do
-      local ok, rows, notes = pcall(sample, client, st.history)
+      local ok, rows, notes = pcall(sample, st)
       if ok then
         st.rows, st.notes = rows, notes
       else
@@ -303,7 +323,6 @@ function M.main(args)
     draw(st)
   end
   sampler:cancel()
-  if mon then mon:close() end
 end
 
 return M

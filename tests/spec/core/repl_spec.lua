@@ -119,38 +119,3 @@ describe("completion", function()
     assert.are.same({}, repl.complete("nope.x", "nope.x", env))
   end)
 end)
-
-describe("moonpod top's pieces", function()
-  local top = require "moonpod.top"
-
-  it("keeps a bounded history per container and averages it to the width asked", function()
-    local h = top.ring_history(5)
-    for i = 1, 7 do h:add("a", { cpu_percent = i }) end
-    assert.are.same({ 3, 4, 5, 6, 7 }, h:series("a", "cpu_percent", 10))
-    assert.are.same({ 4, 6.5 }, h:series("a", "cpu_percent", 2))
-    h:forget {}
-    assert.are.same({}, h:series("a", "cpu_percent", 10))
-  end)
-
-  it("reads the sparklines' series from a stats monitor's history when there is one", function()
-    local asked
-    local mon = {
-      history = function(_, id, opts)
-        asked = { id = id, span = moonpod.now() - opts.since, step = opts.step }
-        return { { cpu_percent = 10 }, { cpu_percent = 30 }, { memory_usage_bytes = 5 } }
-      end,
-      latest = function(_, id) return { id = id, cpu_percent = 30 } end,
-    }
-    local h = top.monitor_history(mon, 480)
-    assert.are.same({ 10, 30, 0 }, h:series("abc", "cpu_percent", 40))
-    assert.are.equal("abc", asked.id)
-    assert.is_true(math.abs(asked.span - 480) < 5)
-    assert.are.equal(12, asked.step) -- 480 s over 40 points
-    assert.are.equal(30, h:latest("abc").cpu_percent)
-  end)
-
-  it("draws sparklines against a scale", function()
-    assert.are.equal("▁▅█", top.sparkline({ 0, 50, 100 }, 100))
-    assert.are.equal("▁▁", top.sparkline({ 0, 0 }))
-  end)
-end)
