@@ -427,7 +427,9 @@ static int child_do_spawn(child *c, const child_opts *o, const char **argv, cons
 
 static void child_feed_input(child *c)
 {
-    if (!c->input) {
+    /* Nothing to say: close at once, and write nothing to a child that may
+     * already be gone. */
+    if (!c->input || c->input_len == 0) {
         child_close((uv_handle_t *)&c->in);
         return;
     }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "broken_pipe.h"
 #include "loop.h"
 #include "moonpod.h"
 #include "serve.h"
@@ -302,6 +303,8 @@ static int cli_run(lua_State *L, int argc, char **argv, const cli_args *a)
 
 int main(int argc, char **argv)
 {
+    if (broken_pipe_install() != 0)
+        perror("moonpod: sigaction(SIGPIPE)");
     if (argc >= 2 && strcmp(argv[1], "serve") == 0)
         return serve_main(argc - 1, argv + 1);
     cli_args a;

@@ -57,6 +57,26 @@ describe("moonpod as a Lua interpreter", function()
     assert.matches("in local 'f'", r.stderr)
   end)
 
+  it("survives a child that exits without reading its stdin", function()
+    -- 4 MB cannot sit in a pipe: the write meets a reader that has gone
+    local r = run { "-e", [[
+      local moonpod = require "moonpod"
+      for _, input in ipairs { "", string.rep("x", 4 * 1024 * 1024) } do
+        local c = moonpod.run({ "true" }, { stdin = input })
+        print(c.ok, c.status)
+      end]] }
+    assert.are.equal(0, r.status, r.stderr)
+    assert.are.equal("true\t0\ntrue\t0\n", r.stdout)
+  end)
+
+  it("ends, like lua, when its stdout is a pipe nobody reads any more", function()
+    -- a shell only to build the pipeline under test: `moonpod ... | head -n 1`
+    local r = moonpod.run({ "sh", "-c", '"$0" -e "while true do print(1) end" | head -n 1', BIN },
+      { timeout = 30 })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.are.equal("1\n", r.stdout)
+  end)
+
   it("exits 1 when the error comes after a wait", function()
     local r = run { "-e", "require'moonpod'.sleep(0.01) error('late')" }
     assert.are.equal(1, r.status)
