@@ -127,9 +127,9 @@ static void term_clear_edit_area(void)
     fputs("\033[J", stdout);
 }
 
-/* Writes text to stdout; while a line is edited, above it, then redraws
- * the prompt and the line. The terminal is in libedit's raw mode then, so
- * every newline gets its carriage return. */
+/* Writes text to `plain` (stdout or stderr); while a line is edited, to
+ * stdout above it, then redraws the prompt and the line. The terminal is
+ * in libedit's raw mode then, so every newline gets its carriage return. */
 static void term_write(const char *s, size_t n, FILE *plain)
 {
     if (!term.editing) {
@@ -137,7 +137,6 @@ static void term_write(const char *s, size_t n, FILE *plain)
         fflush(plain);
         return;
     }
-    fflush(stderr); /* whatever went there before stays above too */
     term_clear_edit_area();
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '\n')
@@ -153,12 +152,7 @@ static void term_write(const char *s, size_t n, FILE *plain)
 static void term_log_sink(const char *text, size_t len, void *ud)
 {
     (void)ud;
-    if (term.editing) {
-        term_write(text, len, stderr);
-        return;
-    }
-    fwrite(text, 1, len, stderr);
-    fflush(stderr);
+    term_write(text, len, stderr);
 }
 
 /* ---- handing lines and interrupts to Lua ---- */

@@ -130,7 +130,7 @@ describe("the REPL on " .. engine.name, function()
       s:type('client:get_container("' .. partial)
       s:keys("Tab")
       local function done(sc) return last_line(sc) == '> client:get_container("' .. want end
-      if not s:wait(done, 2) then s:keys("Tab") end -- once more, if the names were late
+      if not s:wait(done, 3) then s:keys("Tab") end -- once more, if the names were late
       assert.is_true((s:wait(done)), s:screen())
       s:type('")')
       s:keys("Enter")
