@@ -265,6 +265,42 @@ describe("the REPL on " .. engine.name, function()
   end)
 end)
 
+-- The mechanism under the REPL's Ctrl-C, on its own: only a task that
+-- asked (term.guard, as each chunk does) has its streams closed with it.
+describe("the streams a task opened on " .. engine.name, function()
+  it("close when it is cancelled if it tracks them, and only then", function()
+    local term = require "moonpod.term"
+    local client = moonpod.connect { socket_path = engine.socket() }
+    local function cancelled_opener(track)
+      local got = {}
+      local t = moonpod.spawn(function()
+        if track then term.guard() end
+        got.stream = client:get_events {}
+        got.dropped = client:get_events {} -- collected before the cancel: nothing to close
+        got.dropped = nil
+        moonpod.sleep(60)
+      end)
+      while not got.stream do moonpod.sleep(0.01) end
+      collectgarbage()
+      t:cancel()
+      return got.stream
+    end
+    assert.are.equal("moonpod stream (closed, 0 queued)", tostring(cancelled_opener(true)))
+    local kept = cancelled_opener(false)
+    assert.matches("^moonpod stream %(open", tostring(kept))
+    kept:close()
+    -- a tracking task that ends well leaves its streams open
+    local t = moonpod.spawn(function()
+      term.guard()
+      return client:get_events {}
+    end)
+    local s = t:join()
+    assert.matches("^moonpod stream %(open", tostring(s))
+    s:close()
+    client:close()
+  end)
+end)
+
 describe("moonpod top on " .. engine.name, function()
   local late = engine.unique("top-late")
 
