@@ -464,6 +464,7 @@ stream *stream_open(lua_State *L, int owner_idx, engine *e, const engine_request
         stream_close(s);
         lua_error(L);
     }
+    task_opened(L, -1); /* a REPL chunk's streams close when it is interrupted */
     return s;
 }
 

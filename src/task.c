@@ -40,6 +40,7 @@ struct task {
     task *alive_prev, *alive_next;
     task_exit_fn on_exit;
     void *on_exit_ud;
+    int closes_opened;     /* streams it opens are closed if it is cancelled */
     unsigned long id;
     char name[80];
 };
@@ -155,6 +156,86 @@ static void task_report(task *t)
     }
 }
 
+/* ---- what a task opened ---- */
+
+/* The handle at 1; its third user value is a weak-keyed set of what the
+ * task opened. Each is closed through its __close, alone, protected: one
+ * that fails must not keep the others open. */
+static int task_close_opened_p(lua_State *L)
+{
+    if (lua_getiuservalue(L, 1, 3) != LUA_TTABLE)
+        return 0;
+    lua_pushnil(L);
+    lua_setiuservalue(L, 1, 3);
+    lua_newtable(L); /* a list: the set can't change while it is walked */
+    lua_Integer n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, 3, ++n);
+    }
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 3, i);
+        if (luaL_getmetafield(L, -1, "__close") == LUA_TNIL) {
+            lua_pop(L, 1);
+            continue;
+        }
+        lua_insert(L, -2);
+        if (lua_pcall(L, 1, 0, 0) != LUA_OK)
+            lua_pop(L, 1);
+    }
+    return 0;
+}
+
+void task_close_opened(lua_State *L, task *t)
+{
+    if (!t || t->ref == LUA_NOREF)
+        return;
+    lua_pushcfunction(L, task_close_opened_p);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK)
+        lua_pop(L, 1);
+}
+
+void task_track_opened(task *t)
+{
+    if (t)
+        t->closes_opened = 1;
+}
+
+/* Adds the value at idx to the set of the current task (created here the
+ * first time; weak keys: a value the script dropped is not kept). */
+static int task_opened_p(lua_State *L)
+{
+    if (lua_getiuservalue(L, 1, 3) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_createtable(L, 0, 1);
+        lua_pushliteral(L, "k");
+        lua_setfield(L, -2, "__mode");
+        lua_setmetatable(L, -2);
+        lua_pushvalue(L, -1);
+        lua_setiuservalue(L, 1, 3);
+    }
+    lua_pushvalue(L, 2);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3);
+    return 0;
+}
+
+void task_opened(lua_State *L, int idx)
+{
+    task *t = sched.current;
+    if (!t || !t->closes_opened || t->ref == LUA_NOREF || t->L != task_main_thread(L))
+        return;
+    idx = lua_absindex(L, idx);
+    lua_pushcfunction(L, task_opened_p);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
+    lua_pushvalue(L, idx);
+    lua_call(L, 2, 0);
+}
+
 static void task_finish(task *t, task_status st)
 {
     lua_State *L = t->L;
@@ -175,6 +256,8 @@ static void task_finish(task *t, task_status st)
     int handled = t->on_exit ? t->on_exit(t, st, t->on_exit_ud) : 0;
     if (st == TASK_FAILED && !handled && !joined)
         task_report(t);
+    if (st == TASK_CANCELLED && t->closes_opened)
+        task_close_opened(L, t);
     lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref); /* keep the handle until the thread is reset */
     luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
     t->ref = LUA_NOREF;
@@ -310,7 +393,7 @@ task *task_spawn(lua_State *L, int nargs, const char *name, int push_handle)
 {
     int fidx = lua_absindex(L, -nargs - 1);
     task_check_callable(L, fidx);
-    task *t = lua_newuserdatauv(L, sizeof *t, 2);
+    task *t = lua_newuserdatauv(L, sizeof *t, 3);
     memset(t, 0, sizeof *t);
     luaL_setmetatable(L, TASK_MT);
     /* L may be a coroutine that ends before the task does: keep the main thread */

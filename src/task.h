@@ -94,6 +94,17 @@ int task_alive_count_of(lua_State *L);
  * (moonpod serve times each slice of a policy's handlers). */
 unsigned long task_resume_serial(void);
 
+/* What a task opened (streams) and is closed with it. Off by default: a
+ * task that opens a stream may hand it to another. task_track_opened turns
+ * it on for t (the REPL, for each chunk): from then on task_opened (called
+ * by whatever opens such a value, the value at idx; a no-op for tasks that
+ * don't track) remembers it, without keeping it alive, and when t is
+ * cancelled each one still there is closed (its __close). The REPL also
+ * calls task_close_opened itself for a chunk stopped inside Lua. */
+void task_track_opened(task *t);
+void task_opened(lua_State *L, int idx);
+void task_close_opened(lua_State *L, task *t);
+
 /* Cancels every task of the state L (shutdown). */
 void task_cancel_all(lua_State *L);
 

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <lauxlib.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -126,14 +127,14 @@ static void term_clear_edit_area(void)
     fputs("\033[J", stdout);
 }
 
-/* Writes text to stdout; while a line is edited, above it, then redraws
- * the prompt and the line. The terminal is in libedit's raw mode then, so
- * every newline gets its carriage return. */
-static void term_write(const char *s, size_t n)
+/* Writes text to `plain` (stdout or stderr); while a line is edited, to
+ * stdout above it, then redraws the prompt and the line. The terminal is
+ * in libedit's raw mode then, so every newline gets its carriage return. */
+static void term_write(const char *s, size_t n, FILE *plain)
 {
     if (!term.editing) {
-        fwrite(s, 1, n, stdout);
-        fflush(stdout);
+        fwrite(s, 1, n, plain);
+        fflush(plain);
         return;
     }
     term_clear_edit_area();
@@ -151,12 +152,7 @@ static void term_write(const char *s, size_t n)
 static void term_log_sink(const char *text, size_t len, void *ud)
 {
     (void)ud;
-    if (term.editing) {
-        term_write(text, len);
-        return;
-    }
-    fwrite(text, 1, len, stderr);
-    fflush(stderr);
+    term_write(text, len, stderr);
 }
 
 /* ---- handing lines and interrupts to Lua ---- */
@@ -635,12 +631,13 @@ static int term_l_prompt(lua_State *L)
     return 0;
 }
 
-/* term.write(text): output that stays above the line being edited. */
+/* term.write(text, to_stderr?): output that stays above the line being
+ * edited; with no line edited it goes to stdout, or stderr. */
 static int term_l_write(lua_State *L)
 {
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
-    term_write(s, n);
+    term_write(s, n, lua_toboolean(L, 2) ? stderr : stdout);
     return 0;
 }
 
@@ -662,11 +659,22 @@ static int term_l_stop(lua_State *L)
 }
 
 /* term.guard(): Ctrl-C interrupts the calling thread even while it runs
- * Lua without waiting (a count hook; the REPL calls it in each chunk). */
+ * Lua without waiting (a count hook; the REPL calls it in each chunk), and
+ * the streams the calling task opens are closed if it is cancelled. */
 static int term_l_guard(lua_State *L)
 {
     term_sigint_pending = 0;
     lua_sethook(L, term_hook, LUA_MASKCOUNT, 1000);
+    task_track_opened(task_current());
+    return 0;
+}
+
+/* term.close_opened(): closes the streams the calling task opened (after
+ * term.guard), for a chunk that Ctrl-C stopped inside Lua: that ends it
+ * with an error, not a cancel, so the scheduler doesn't close them. */
+static int term_l_close_opened(lua_State *L)
+{
+    task_close_opened(L, task_current());
     return 0;
 }
 
@@ -779,6 +787,7 @@ int term_open(lua_State *L)
         {"add_history", term_l_add_history},
         {"stop", term_l_stop},
         {"guard", term_l_guard},
+        {"close_opened", term_l_close_opened},
         {"isatty", term_l_isatty},
         {"size", term_l_size},
         {"raw", term_l_raw},

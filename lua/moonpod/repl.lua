@@ -5,8 +5,12 @@
 -- Like lua.c: a line is tried as `return <line>` first, input goes on
 -- while the chunk ends in `<eof>`, errors show their `__tostring` and a
 -- short traceback, `_PROMPT`/`_PROMPT2` set the prompts. Ctrl-C cancels
--- the running chunk (its streams are closed) or drops the line being
--- typed; Ctrl-D leaves.
+-- the running chunk or drops the line being typed; Ctrl-D leaves.
+--
+-- What Ctrl-C closes: the streams the chunk itself opened (the task
+-- records them, term.guard), kept anywhere. Not a stream an earlier chunk
+-- opened that this one only read: that chunk ended well and left it to
+-- the user, like a timer or a listener, which Ctrl-C never stops.
 
 local moonpod = require "moonpod"
 local pretty = require "moonpod.pretty"
@@ -22,6 +26,15 @@ local KEYWORDS = {
 
 local function client_metatable()
   return debug.getregistry()["moonpod.client"]
+end
+
+-- The session's connection to the default engine: made by whichever
+-- needs it first, `client` or the fetch of container names.
+local default_client
+
+local function connect_default()
+  if default_client == nil then default_client = moonpod.connect() end
+  return default_client
 end
 
 --- Preloads env (default _G) for interactive use: `moonpod`, `events`,
@@ -43,7 +56,7 @@ function M.preload(env)
     setmetatable(env, {
       __index = function(t, k)
         if k == "client" then
-          local c = moonpod.connect()
+          local c = connect_default()
           rawset(t, "client", c)
           return c
         end
@@ -131,22 +144,33 @@ local function sorted_matches(set, prefix, head)
 end
 
 -- Containers' names and ids for completion inside a string argument of a
--- client method: refreshed in the background (completion can't wait).
+-- client method: refreshed in the background (completion can't wait),
+-- first when the prompt starts. Through `client` when it is set (it may
+-- be another engine's), else through the connection `client` will get,
+-- without setting the global behind the user's back.
 local containers = { names = {}, at = -math.huge, busy = false }
 
-local function refresh_containers(env)
+local function names_client(env)
   local c = rawget(env, "client")
-  if c == nil or containers.busy then return end
+  if c ~= nil then return c end
+  return connect_default()
+end
+
+local function refresh_containers(env)
+  if containers.busy then return end
   containers.busy = true
   moonpod.spawn(function()
-    local ok, list = pcall(function() return c:list_containers { all = true } end)
+    local ok, list = pcall(function()
+      local c = names_client(env)
+      return c:list_containers { all = true }
+    end)
     containers.busy = false
     containers.at = moonpod.monotonic()
     if ok and type(list) == "table" then
       local names = {}
       for _, ct in ipairs(list) do
-        if ct.name then names[#names + 1] = ct.name end
-        if ct.id then names[#names + 1] = ct.id:sub(1, 12) end
+        if type(ct.name) == "string" then names[#names + 1] = ct.name end
+        if type(ct.id) == "string" then names[#names + 1] = ct.id:sub(1, 12) end
       end
       containers.names = names
     end
@@ -229,6 +253,37 @@ local function compile(src, env, first)
   return nil, err
 end
 
+-- The message of a chunk that Ctrl-C stopped inside Lua (term.guard's hook).
+local function interrupted(msg)
+  return type(msg) == "string" and msg:match("^interrupted") ~= nil
+end
+
+-- The values a chunk returned, as shown. A call that returns a stream
+-- returns what a generic for wants (the stream, nil, nil, the stream as
+-- the to-be-closed value): the stream alone is shown.
+local function shown(r)
+  if r.n == 5 and r[3] == nil and r[4] == nil and rawequal(r[2], r[5]) and type(r[2]) == "userdata" then
+    return table.pack(r[2])
+  end
+  return table.pack(table.unpack(r, 2, r.n))
+end
+
+-- Lua's own rules for what file:write takes, and its number format.
+local function write_text(fname, ...)
+  local parts = table.pack(...)
+  for i = 1, parts.n do
+    local v = parts[i]
+    if math.type(v) == "float" then
+      parts[i] = ("%.14g"):format(v)
+    elseif type(v) == "number" then
+      parts[i] = tostring(v)
+    elseif type(v) ~= "string" then
+      error(("bad argument #%d to '%s' (string expected, got %s)"):format(i, fname, type(v)), 3)
+    end
+  end
+  return table.concat(parts, "", 1, parts.n)
+end
+
 --- Starts the REPL on the terminal (or, when stdin is not one, on plain
 --- lines without prompts) and returns at once: lines arrive from the loop,
 --- each runs as a task, and the process exits at the end of the input
@@ -248,8 +303,12 @@ function M.run(opts)
 
   local function run_chunk(fn)
     running = moonpod.spawn(function()
-      term.guard()
-      return table.pack(xpcall(fn, short_traceback))
+      term.guard() -- Ctrl-C: a cancel closes what the chunk opened ...
+      local r = table.pack(xpcall(fn, short_traceback))
+      if not r[1] and interrupted(r[2]) then
+        term.close_opened() -- ... and so does a stop inside Lua
+      end
+      return r
     end)
     local ok, r = pcall(running.join, running)
     running = nil
@@ -257,12 +316,12 @@ function M.run(opts)
       out("\ninterrupted\n") -- after the terminal's ^C
     elseif r[1] then
       if r.n > 1 then
-        out(pretty.results(table.pack(table.unpack(r, 2, r.n))) .. "\n")
+        out(pretty.results(shown(r)) .. "\n")
       end
     else
       local msg = tostring(r[2])
       -- stopped by Ctrl-C in the middle of Lua: after the terminal's ^C
-      err_out((msg:match("^interrupted") and "\n" or "") .. msg .. "\n")
+      err_out((interrupted(msg) and "\n" or "") .. msg .. "\n")
     end
     refresh_containers(env)
   end
@@ -313,15 +372,23 @@ function M.run(opts)
       for i = 1, parts.n do parts[i] = tostring(parts[i]) end
       out(table.concat(parts, "\t", 1, parts.n) .. "\n")
     end)
+    local stdout, stderr = io.stdout, io.stderr
     io.write = function(...)
-      local parts = table.pack(...)
-      for i = 1, parts.n do
-        local v = parts[i]
-        parts[i] = math.type(v) == "float" and ("%.14g"):format(v) or tostring(v)
-      end
-      out(table.concat(parts, "", 1, parts.n))
-      return io.stdout
+      out(write_text("write", ...))
+      return stdout
     end
+    -- io.stdout:write and io.stderr:write (io.output():write too): the
+    -- method all files share, diverted for these two only.
+    local file_methods = getmetatable(stdout).__index
+    local file_write = file_methods.write
+    file_methods.write = function(f, ...)
+      if rawequal(f, stdout) or rawequal(f, stderr) then
+        out(write_text("write", ...), rawequal(f, stderr))
+        return f
+      end
+      return file_write(f, ...)
+    end
+    refresh_containers(env) -- names ready for the first Tab in a string
     out(("moonpod %s — help() for the API, Ctrl-D to leave\n"):format(moonpod.version))
   end
   prompt()

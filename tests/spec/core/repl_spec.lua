@@ -115,6 +115,15 @@ describe("completion", function()
     assert.are.same({ "moonpod.sleep" }, repl.complete("moonpod.sle", "moonpod.sle", env))
   end)
 
+  it("completes methods of a real timer and a real task", function()
+    local t = moonpod.every(60, function() end)
+    local k = moonpod.spawn(moonpod.sleep, 60)
+    finally(function() t:stop() k:cancel() end)
+    local e = { t = t, k = k }
+    assert.are.same({ "t:active", "t:stats", "t:stop" }, repl.complete("t:", "t:", e))
+    assert.are.same({ "k:cancel", "k:join", "k:status" }, repl.complete("x = k:", "k:", e))
+  end)
+
   it("offers nothing for what does not exist", function()
     assert.are.same({}, repl.complete("nope.x", "nope.x", env))
   end)

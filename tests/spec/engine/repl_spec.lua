@@ -100,36 +100,55 @@ describe("the REPL on " .. engine.name, function()
     assert.is_true((s:wait_text("> client:unpause_container")), s:screen())
   end)
 
-  it("completes a container name inside a string argument", function()
+  it("completes methods of a connected client, a timer, a stream and a task", function()
     s:line("client:ping()")
     assert.is_true((s:wait_text("> client:ping()\ntrue")), s:screen())
-    local partial = named:sub(1, #named - 3)
-    local want = '> client:get_container("' .. named
-    local function attempt()
-      s:type('client:get_container("' .. partial)
+    s:line("t = moonpod.every(60, function() end)")
+    s:line("ev = client:get_events{}")
+    s:line("k = moonpod.spawn(moonpod.sleep, 60)")
+    s:line("type(t), type(ev), type(k)")
+    assert.is_true((s:wait(function(sc) return sc:find('"userdata"%s+"userdata"%s+"userdata"') end)), s:screen())
+    for _, case in ipairs {
+      { "client:unp", "client:unpause_container" }, { "client.runt", "client.runtime" },
+      { "t:ac", "t:active" }, { "t:sto", "t:stop" }, { "ev:cl", "ev:close" }, { "k:jo", "k:join" }, { "k:can", "k:cancel" },
+    } do
+      s:type(case[1])
       s:keys("Tab")
-      return (s:wait(function(sc) return last_line(sc) == want end, 1))
-    end
-    -- the names are fetched in the background after each chunk: try again
-    -- (on a fresh line) until they have arrived
-    local ok = attempt()
-    for _ = 1, 20 do
-      if ok then break end
+      assert.is_true((s:wait(function(sc) return last_line(sc) == "> " .. case[2] end)), case[1] .. "\n" .. s:screen())
       s:keys("C-c")
-      s:wait(function(sc) return last_line(sc) == ">" end)
-      ok = attempt()
+      assert.is_true((s:wait(function(sc) return last_line(sc) == ">" end)), s:screen())
     end
-    assert.is_true(ok, s:screen())
-    s:type('")')
-    s:keys("Enter")
-    assert.is_true((s:wait_text("<Container " .. named)), s:screen())
+    s:line("t:stop(); ev:close(); k:cancel()")
   end)
 
-  it("shows a timer's output above the line being typed and redraws it", function()
-    s:line("t = moonpod.every(0.1, function() print('tick') moonpod.log.warn('warned') end)")
+  -- A fresh session: the names are fetched when the prompt starts, through
+  -- a connection of completion's own (`client` not used yet).
+  it("completes a container name and an id prefix inside a string argument", function()
+    local id = engine.cli("inspect", "--format", "{{.Id}}", named)
+    moonpod.sleep(0.5)
+    local function complete(partial, want)
+      s:type('client:get_container("' .. partial)
+      s:keys("Tab")
+      local function done(sc) return last_line(sc) == '> client:get_container("' .. want end
+      if not s:wait(done, 3) then s:keys("Tab") end -- once more, if the names were late
+      assert.is_true((s:wait(done)), s:screen())
+      s:type('")')
+      s:keys("Enter")
+      assert.is_true((s:wait_text("<Container " .. named)), s:screen())
+      s:line("print('--')")
+      assert.is_true((s:wait(function(sc) return last_line(sc) == ">" and sc:find("\n%-%-\n>$") end)), s:screen())
+    end
+    complete(named:sub(1, #named - 3), named)
+    complete(id:sub(1, 6), id:sub(1, 12))
+  end)
+
+  it("shows a timer's output, io.stdout:write and io.stderr:write above the line being typed", function()
+    s:line("t = moonpod.every(0.1, function() print('tick') moonpod.log.warn('warned') "
+      .. "io.stdout:write('otick\\n') io.stderr:write('etick', '\\n') end)")
     s:type("unfinished = ")
     local ok, screen = s:wait(function(sc)
       return count_lines(sc, "^tick$") >= 3 and count_lines(sc, "^%S+Z WARN%s+warned$") >= 3
+        and count_lines(sc, "^otick$") >= 3 and count_lines(sc, "^etick$") >= 3
         and last_line(sc) == "> unfinished ="
     end)
     assert.is_true(ok, screen)
@@ -140,6 +159,47 @@ describe("the REPL on " .. engine.name, function()
     s:type("40 + 2")
     s:keys("Enter")
     s:line("t:stop(); return unfinished")
+    assert.is_true((s:wait_text("\n42\n")), s:screen())
+    -- Lua's own errors for what write can't take
+    s:line("io.stdout:write({})")
+    assert.is_true((s:wait_text("bad argument #1 to 'write' (string expected, got table)")), s:screen())
+    s:keys("C-d")
+    assert.are.equal(0, s:wait_exit(30))
+  end)
+
+  it("shows a listener handler's output above the line being typed", function()
+    local late = engine.unique("repl-seen")
+    finally(function() engine.remove(late) end)
+    s:line("l = events.listener{ event_types = { 'start' }, container_filters = { name = '" .. late .. "' } }")
+    s:line("l:add_event_handler(function(e) print('seen ' .. e.action .. ' ' .. e.container_name) end)")
+    s:line("l:start()")
+    s:line("print('started')")
+    assert.is_true((s:wait_text("\nstarted\n>")), s:screen())
+    s:type("half = 6 *")
+    engine.container { name = late }
+    local ok, screen = s:wait(function(sc)
+      return count_lines(sc, "^seen start " .. late:gsub("%p", "%%%0") .. "$") == 1 and last_line(sc) == "> half = 6 *"
+    end, 30)
+    assert.is_true(ok, screen)
+    s:type(" 7")
+    s:keys("Enter")
+    s:line("l:stop(); return half")
+    assert.is_true((s:wait_text("\n42\n")), s:screen())
+  end)
+
+  it("shows a log followed in a spawned task above the line being typed", function()
+    s:line("f = moonpod.spawn(function() for l in client:get_container_logs('" .. logger
+      .. "', { follow = true, tail = 1 }) do print('followed ' .. l.text) end end)")
+    s:type("half = 6 *")
+    local ok, screen = s:wait(function(sc)
+      return count_lines(sc, "^followed line%-%d+$") >= 3 and last_line(sc) == "> half = 6 *"
+    end)
+    assert.is_true(ok, screen)
+    assert.are.equal(0, count_lines(screen, "followed.*half"))
+    assert.are.equal(0, count_lines(screen, "half.*followed"))
+    s:type(" 7")
+    s:keys("Enter")
+    s:line("f:cancel(); return half")
     assert.is_true((s:wait_text("\n42\n")), s:screen())
   end)
 
@@ -154,6 +214,42 @@ describe("the REPL on " .. engine.name, function()
     assert.is_true((s:wait_text('"moonpod stream (closed')), s:screen())
   end)
 
+  -- The chunk's streams are those it opened, wherever it keeps them; one
+  -- opened by an earlier chunk stays open for the next (as a timer would).
+  it("Ctrl-C closes the streams the chunk opened, kept in globals, not those it only read", function()
+    s:line("older = client:get_container_logs('" .. logger .. "', { follow = true, tail = 1 })")
+    assert.is_true((s:wait(function(sc) return last_line(sc) == ">" and sc:find("older = ", 1, true) end)), s:screen())
+    s:line("newer = client:get_container_logs('" .. logger .. "', { follow = true, tail = 1 }) "
+      .. "while true do print('o ' .. older:next().text, 'n ' .. newer:next().text) end")
+    assert.is_true((s:wait(function(sc) return count_lines(sc, "^o line%-%d+%s+n line%-%d+$") >= 3 end)), s:screen())
+    s:keys("C-c")
+    assert.is_true((s:wait(function(sc) return sc:find("interrupted\n>", 1, true) ~= nil end)), s:screen())
+    s:line("tostring(newer), tostring(older):match('^moonpod stream %(open')")
+    assert.is_true((s:wait(function(sc)
+      return sc:find('"moonpod stream %(closed, 0 queued%)"%s+"moonpod stream %(open"')
+    end)), s:screen())
+    s:line("older:next().text")
+    assert.is_true((s:wait(function(sc) return sc:find('\n"line%-%d+"\n>$') ~= nil end)), s:screen())
+    -- stopped inside Lua (no wait to cancel): the same
+    s:line("busy = client:get_container_logs('" .. logger .. "', { follow = true }) print('spinning') while true do end")
+    assert.is_true((s:wait_text("\nspinning")), s:screen())
+    s:keys("C-c")
+    assert.is_true((s:wait_text("\ninterrupted\n")), s:screen())
+    s:line("tostring(busy)")
+    assert.is_true((s:wait_text('"moonpod stream (closed, 0 queued)"')), s:screen())
+    s:line("older:close()")
+    s:keys("C-d")
+    assert.are.equal(0, s:wait_exit(30))
+  end)
+
+  it("shows a stream returned by a call as the stream alone", function()
+    s:line("client:get_events{}")
+    local ok, screen = s:wait(function(sc) return sc:find("> client:get_events{}\n", 1, true) and last_line(sc) == ">" end)
+    assert.is_true(ok, screen)
+    local shown = screen:match("> client:get_events{}\n([^\n]*)\n")
+    assert.matches("^<?moonpod stream %(open, %d+ queued%)>?$", shown)
+  end)
+
   it("interrupts a chunk busy in Lua with Ctrl-C", function()
     s:line("print('spinning') n = 0 while true do n = n + 1 end")
     assert.is_true((s:wait_text("\nspinning")), s:screen())
@@ -166,6 +262,42 @@ describe("the REPL on " .. engine.name, function()
   it("help() shows the API reference", function()
     s:line("help(client.get_container_stats)")
     assert.is_true((s:wait_text("client:get_container_stats(id, opts?) -> ContainerStats | stream")), s:screen())
+  end)
+end)
+
+-- The mechanism under the REPL's Ctrl-C, on its own: only a task that
+-- asked (term.guard, as each chunk does) has its streams closed with it.
+describe("the streams a task opened on " .. engine.name, function()
+  it("close when it is cancelled if it tracks them, and only then", function()
+    local term = require "moonpod.term"
+    local client = moonpod.connect { socket_path = engine.socket() }
+    local function cancelled_opener(track)
+      local got = {}
+      local t = moonpod.spawn(function()
+        if track then term.guard() end
+        got.stream = client:get_events {}
+        got.dropped = client:get_events {} -- collected before the cancel: nothing to close
+        got.dropped = nil
+        moonpod.sleep(60)
+      end)
+      while not got.stream do moonpod.sleep(0.01) end
+      collectgarbage()
+      t:cancel()
+      return got.stream
+    end
+    assert.are.equal("moonpod stream (closed, 0 queued)", tostring(cancelled_opener(true)))
+    local kept = cancelled_opener(false)
+    assert.matches("^moonpod stream %(open", tostring(kept))
+    kept:close()
+    -- a tracking task that ends well leaves its streams open
+    local t = moonpod.spawn(function()
+      term.guard()
+      return client:get_events {}
+    end)
+    local s = t:join()
+    assert.matches("^moonpod stream %(open", tostring(s))
+    s:close()
+    client:close()
   end)
 end)
 
