@@ -284,19 +284,22 @@ l:start()
 local moonpod = require "moonpod"
 moonpod.spawn(function() while true do moonpod.sleep(60) end end)
 ]])
-    -- two policies with stats monitors that both watch one container: its
-    -- container_* series are on serve's /metrics, once
+    -- two policies with stats monitors that both watch one container (the
+    -- ready-made container-metrics and one of its own): its container_*
+    -- series are on serve's /metrics, once
     local label = engine.unique("lbl")
     local watched = engine.unique("watched")
     names[#names + 1] = watched
     local watched_id = engine.container { name = watched, labels = { ["moonpod.test"] = label } }
-    for _, p in ipairs { "mon_a", "mon_b" } do
-      write(dir .. "/" .. p .. ".lua", ([[
+    write(dir .. "/mon_a.lua", ([[
+require("moonpod.policykit").override("container-metrics", { label = "moonpod.test=%s" })
+return dofile(%q)
+]]):format(label, os.getenv("PWD") .. "/scripts/policies/container-metrics.lua"))
+    write(dir .. "/mon_b.lua", ([[
 local stats = require "moonpod.stats"
 local mon = stats.monitor { interval = 1 }
 mon:watch_all { filters = { label = { "moonpod.test=%s" } } }
 ]]):format(label))
-    end
     local h = start(dir, { "--listen", "127.0.0.1:0", "--drain-timeout", "3", dir })
     local port = metrics_port(h)
     assert.is_true(h.logged("ready: 3 of 3"), read(h.log))
@@ -305,6 +308,8 @@ mon:watch_all { filters = { label = { "moonpod.test=%s" } } }
       body = get(port, "/metrics")
       return body ~= nil and body:find('container_last_seen{id="' .. watched_id, 1, true) ~= nil
     end, 20), "the watched container on /metrics: " .. tostring(body))
+    moonpod.sleep(2.5) -- both monitors have sampled it by now (1 s interval)
+    body = get(port, "/metrics")
     local check = moonpod.run({ "promtool", "check", "metrics" }, { stdin = body })
     assert.are.equal(0, check.status, check.stdout .. check.stderr)
     local m = parse_metrics(body) -- also: no series twice
