@@ -195,6 +195,15 @@ describe("stats monitor on " .. engine.name, function()
       assert.has_error(function() mon:summary(burner, "no_such_metric", 60) end)
     end)
 
+    it("gives each container the start time the engine reports (container_start_time_seconds)", function()
+      local text = mon:metrics_text()
+      for _, n in ipairs { burner, holder, writer } do
+        local ours, theirs = start_metric(text, client:get_container(n).id), cli_started_at(n)
+        assert.is_number(ours, text)
+        assert.is_true(math.abs(ours - theirs) < 0.01, ("engine says %.3f, moonpod %.3f"):format(theirs, ours))
+      end
+    end)
+
     it("builds no sample table while no handler asks for samples", function()
       local st = mon:stats()
       assert.is_true(st.samples_received >= 3, "samples came: " .. st.samples_received)
