@@ -9,6 +9,7 @@
 
 #include "loop.h"
 #include "serve.h"
+#include "stats_monitor.h"
 
 static void sl_int(lua_State *L, const char *k, uint64_t v)
 {
@@ -65,12 +66,28 @@ static int sl_resident_memory(lua_State *L)
     return 1;
 }
 
+/* container_metrics() -> the text of the container_* families of every
+ * stats monitor the policies hold ("" when they hold none) */
+static int sl_container_metrics(lua_State *L)
+{
+    buf b;
+    buf_init(&b);
+    if (stats_monitor_prometheus_all(&b) != 0) {
+        buf_free(&b);
+        return luaL_error(L, "out of memory");
+    }
+    lua_pushlstring(L, b.p ? b.p : "", b.len);
+    buf_free(&b);
+    return 1;
+}
+
 void serve_lua_push(lua_State *L, const policy_limits *lim)
 {
     static const luaL_Reg fns[] = {
         {"policies", sl_policies},
         {"health", sl_health},
         {"resident_memory", sl_resident_memory},
+        {"container_metrics", sl_container_metrics},
         {NULL, NULL},
     };
     luaL_newlib(L, fns);

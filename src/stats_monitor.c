@@ -75,12 +75,39 @@ struct sm_monitor {
     size_t count, max_items;
     sm_sink_fn sink;
     void *sink_ud;
+    /* every open monitor of the process, for stats_monitor_prometheus_all */
+    sm_monitor *all_prev, *all_next;
     /* counters */
     uint64_t restored, samples, kept, delivered, dropped, decode_errors, stream_errors, reconnects, unknown;
 };
 
 static void sm_pod_schedule(sm_monitor *m, double delay);
 static void sm_docker_open(sm_entry *en);
+
+/* Open monitors, whatever Lua state made them: `moonpod serve` shows the
+ * containers its policies' monitors watch on its own /metrics. One loop,
+ * one thread: a plain list. */
+static sm_monitor *sm_all;
+
+static void sm_all_link(sm_monitor *m)
+{
+    m->all_prev = NULL;
+    m->all_next = sm_all;
+    if (sm_all)
+        sm_all->all_prev = m;
+    sm_all = m;
+}
+
+static void sm_all_unlink(sm_monitor *m)
+{
+    if (m->all_prev)
+        m->all_prev->all_next = m->all_next;
+    else if (sm_all == m)
+        sm_all = m->all_next;
+    if (m->all_next)
+        m->all_next->all_prev = m->all_prev;
+    m->all_prev = m->all_next = NULL;
+}
 
 /* ---- the watched set ---- */
 
@@ -433,6 +460,7 @@ static void sm_close(sm_monitor *m)
     if (m->closed)
         return;
     m->closed = 1;
+    sm_all_unlink(m);
     engine_cancel(m->pod_eop);
     m->pod_eop = NULL;
     engine_reply_clear(&m->pod_end);
@@ -579,8 +607,11 @@ static int sm_l_watch(lua_State *L)
             en->image = image;
         }
         lua_getfield(L, 3, "started_at");
-        if (lua_isnumber(L, -1))
+        double t;
+        if (lua_type(L, -1) == LUA_TNUMBER)
             en->started_at = lua_tonumber(L, -1);
+        else if (lua_type(L, -1) == LUA_TSTRING && model_parse_time(lua_tostring(L, -1), &t) == 0)
+            en->started_at = t; /* an inspect's State.StartedAt */
         lua_pop(L, 1);
     }
     sm_activate(m, en);
@@ -882,25 +913,92 @@ static double sm_family_value(int f, const sm_entry *en)
     }
 }
 
+/* The container families over ens[0..n): one series per entry. */
+static void sm_render(buf *b, const sm_entry *const *ens, size_t n)
+{
+    for (int f = 0; f < F_COUNT; f++) {
+        metrics_family(b, sm_families[f].name, sm_families[f].type, sm_families[f].help);
+        for (size_t i = 0; i < n; i++) {
+            const sm_entry *en = ens[i];
+            if (f == F_START && en->started_at <= 0)
+                continue;
+            const char *labels[] = {"id", en->id, "name", en->name ? en->name : "", "image",
+                                    en->image ? en->image : "", "runtime",
+                                    engine_runtime_name(en->mon->e->runtime), NULL};
+            metrics_sample(b, sm_families[f].name, labels, sm_family_value(f, en));
+        }
+    }
+}
+
+/* Entries with a sample, of `first` alone or of it and the monitors after
+ * it in sm_all: a fresh array in *out (NULL when no monitor has an
+ * entry). -1 when out of memory. */
+static int sm_sampled(const sm_monitor *first, int just_one, const sm_entry ***out, size_t *n)
+{
+    size_t cap = 0;
+    for (const sm_monitor *m = first; m; m = just_one ? NULL : m->all_next)
+        cap += m->n;
+    *out = NULL;
+    *n = 0;
+    if (cap == 0)
+        return 0;
+    const sm_entry **ens = malloc(cap * sizeof *ens);
+    if (!ens)
+        return -1;
+    for (const sm_monitor *m = first; m; m = just_one ? NULL : m->all_next)
+        for (size_t i = 0; i < m->n; i++)
+            if (m->entries[i]->has_last)
+                ens[(*n)++] = m->entries[i];
+    *out = ens;
+    return 0;
+}
+
+/* By container (runtime, then id), the latest sample first. */
+static int sm_entry_cmp(const void *a, const void *b)
+{
+    const sm_entry *x = *(const sm_entry *const *)a, *y = *(const sm_entry *const *)b;
+    if (x->mon->e->runtime != y->mon->e->runtime)
+        return x->mon->e->runtime < y->mon->e->runtime ? -1 : 1;
+    int c = strcmp(x->id, y->id);
+    if (c != 0)
+        return c;
+    return x->last.t > y->last.t ? -1 : x->last.t < y->last.t;
+}
+
+int stats_monitor_prometheus_all(buf *b)
+{
+    if (!sm_all)
+        return 0;
+    const sm_entry **ens;
+    size_t n, kept = 0;
+    if (sm_sampled(sm_all, 0, &ens, &n) != 0)
+        return -1;
+    /* two policies may watch one container: it is one series, from the
+     * monitor that sampled it last */
+    qsort(ens, n, sizeof *ens, sm_entry_cmp);
+    for (size_t i = 0; i < n; i++)
+        if (kept == 0 || ens[kept - 1]->mon->e->runtime != ens[i]->mon->e->runtime ||
+            strcmp(ens[kept - 1]->id, ens[i]->id) != 0)
+            ens[kept++] = ens[i];
+    if (kept > 0)
+        sm_render(b, ens, kept);
+    free(ens);
+    return b->oom ? -1 : 0;
+}
+
 /* monitor:prometheus() -> text: the container families, one series per
  * container that has a sample */
 static int sm_l_prometheus(lua_State *L)
 {
     sm_monitor *m = sm_check(L);
-    const char *runtime = engine_runtime_name(m->e->runtime);
+    const sm_entry **ens;
+    size_t n;
     buf b;
     buf_init(&b);
-    for (int f = 0; f < F_COUNT; f++) {
-        metrics_family(&b, sm_families[f].name, sm_families[f].type, sm_families[f].help);
-        for (size_t i = 0; i < m->n; i++) {
-            const sm_entry *en = m->entries[i];
-            if (!en->has_last || (f == F_START && en->started_at <= 0))
-                continue;
-            const char *labels[] = {"id", en->id, "name", en->name ? en->name : "", "image",
-                                    en->image ? en->image : "", "runtime", runtime, NULL};
-            metrics_sample(&b, sm_families[f].name, labels, sm_family_value(f, en));
-        }
-    }
+    if (sm_sampled(m, 1, &ens, &n) != 0)
+        return luaL_error(L, "out of memory");
+    sm_render(&b, ens, n);
+    free(ens);
     if (b.oom) {
         buf_free(&b);
         return luaL_error(L, "out of memory");
@@ -950,6 +1048,7 @@ static int sm_l_new(lua_State *L)
     m->layout = lay;
     m->max_items = (size_t)qsize;
     frame_json_init(&m->pod_fj, SM_MAX_VALUE);
+    sm_all_link(m);
     return 1;
 }
 

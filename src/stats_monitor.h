@@ -20,14 +20,21 @@
 
 /* Creates the metatable; adds stats_monitor to the module table on top:
  *   stats_monitor(client, { interval = 1, retention = 3600, queue_size = 1000 }) -> monitor
- * Methods: watch(id, { name, image, started_at }), idle(id), forget(id),
+ * Methods: watch(id, { name, image, started_at (epoch seconds or RFC 3339) }), idle(id), forget(id),
  * deliver(on), next(), latest(id), history(id, since, until, step),
  * summary(id, metric, since, until), ids(), stats(), prometheus(), close(). */
 void stats_monitor_register(lua_State *L);
 
+#include "buf.h"
 #include "stats_history.h"
 
 typedef struct sm_monitor sm_monitor;
+
+/* Appends the container families of every open monitor of the process,
+ * whichever Lua state made it (serve's /metrics shows its policies'): a
+ * container watched by several monitors is one series, from the latest
+ * sample. Nothing when no container has a sample. -1 when out of memory. */
+int stats_monitor_prometheus_all(buf *b);
 
 /* The monitor at idx, or a Lua error. */
 sm_monitor *stats_monitor_check(lua_State *L, int idx);

@@ -1,6 +1,9 @@
 --- moonpod.serve: the service's own state (not a policy's): opens the
 -- event stream that every policy's listener shares, and serves /metrics
 -- and /healthz (src/serve.c; what it reads of the service: src/serve_lua.c).
+-- /metrics also carries the container_* series of every stats monitor a
+-- policy holds (stats.monitor{...}): a container two policies watch is
+-- one series.
 
 local core = require "moonpod.core"
 
@@ -95,7 +98,8 @@ local function collect(api)
   end
   fams[#fams + 1] = one("moonpod_lua_memory_bytes", "gauge", "Memory used by the service's own Lua state.",
     math.floor(collectgarbage("count") * 1024))
-  return core.metrics_text(fams)
+  -- the containers the policies' stats monitors watch, each once
+  return api.container_metrics() .. core.metrics_text(fams)
 end
 
 -- Starts /metrics and /healthz; false when the address can't be bound.

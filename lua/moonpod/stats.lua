@@ -70,10 +70,22 @@ function M.monitor(config)
   return self
 end
 
-local function info_of(c)
-  local started = c.created_at
+-- When the container last started (container_start_time_seconds): an
+-- inspect's State.StartedAt (RFC 3339, both engines; read in C), or
+-- Podman's list entry's StartedAt (epoch seconds). Docker's list says
+-- nothing of it: those containers are inspected. `started` (an event's
+-- time) wins over both.
+local function info_of(self, c, started)
   local raw = c.raw
-  if raw and type(raw.StartedAt) == "number" and raw.StartedAt > 0 then started = raw.StartedAt end
+  if not started and type(raw) == "table" then
+    started = type(raw.State) == "table" and raw.State.StartedAt or raw.StartedAt
+    if started == nil and self.client.runtime == "docker" then
+      local ok, full = pcall(self.client.get_container, self.client, c.id)
+      local st = ok and type(full.raw) == "table" and full.raw.State
+      started = type(st) == "table" and st.StartedAt or nil
+    end
+  end
+  if type(started) ~= "number" and type(started) ~= "string" then started = nil end
   return { name = c.name, image = c.image, started_at = started }
 end
 
@@ -85,8 +97,8 @@ local function follow_event(self, ev)
   elseif ev.action == "remove" then
     if self.explicit[id] then c:idle(id) else c:forget(id) end
   elseif ev.action == "start" then
-    if c:ids()[id] ~= nil then -- known: it started again
-      c:watch(id)
+    if c:ids()[id] ~= nil then -- known: it started again, now
+      c:watch(id, { started_at = ev.timestamp })
     elseif self.follow then
       if next(self.follow) == nil then
         c:watch(id, { name = ev.container_name, image = ev.image, started_at = ev.timestamp })
@@ -96,7 +108,7 @@ local function follow_event(self, ev)
       local filters = { id = { id } }
       for k, v in pairs(self.follow) do filters[k] = v end
       local ok, list = pcall(self.client.list_containers, self.client, { filters = filters })
-      if ok and list[1] then c:watch(list[1].id, info_of(list[1])) end
+      if ok and list[1] then c:watch(list[1].id, info_of(self, list[1], ev.timestamp)) end
     end
   end
 end
@@ -117,7 +129,7 @@ function Monitor:watch(id)
   local c = self.client:get_container(id)
   ensure_listener(self)
   self.explicit[c.id] = true
-  self.core:watch(c.id, info_of(c))
+  self.core:watch(c.id, info_of(self, c))
   if c.status ~= "running" then self.core:idle(c.id) end
   return c.id
 end
@@ -140,7 +152,7 @@ function Monitor:watch_all(opts)
   local n = 0
   for _, c in ipairs(self.client:list_containers { filters = opts and opts.filters }) do
     if c.status == "running" then
-      self.core:watch(c.id, info_of(c))
+      self.core:watch(c.id, info_of(self, c))
       n = n + 1
     end
   end

@@ -3,7 +3,8 @@
 -- Watches the running containers carrying LABEL ("key=value") at a 1 s
 -- interval with a day of history on, for SECONDS; with "handler", an
 -- on_sample handler also sees every sample as a Lua table. Prints what it
--- took in: "samples N", "containers N", "history_bytes N", "lua_bytes N".
+-- took in: "containers N", "received N" (samples from the engine), "samples N"
+-- (those kept in the history), "history_bytes N", "lua_bytes N".
 local moonpod = require "moonpod"
 local stats = require "moonpod.stats"
 
@@ -22,6 +23,7 @@ local n = mon:watch_all { filters = { label = { label } } }
 moonpod.sleep(seconds)
 local s = mon:stats()
 print(("containers %d"):format(n))
+print(("received %d"):format(s.samples_received))
 print(("samples %d"):format(s.samples_kept))
 print(("handled %d"):format(seen))
 print(("history_bytes %d"):format(s.history_bytes))

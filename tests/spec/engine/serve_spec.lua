@@ -284,9 +284,52 @@ l:start()
 local moonpod = require "moonpod"
 moonpod.spawn(function() while true do moonpod.sleep(60) end end)
 ]])
+    -- two policies with stats monitors that both watch one container (the
+    -- ready-made container-metrics and one of its own): its container_*
+    -- series are on serve's /metrics, once
+    local label = engine.unique("lbl")
+    local watched = engine.unique("watched")
+    names[#names + 1] = watched
+    local watched_id = engine.container { name = watched, labels = { ["moonpod.test"] = label } }
+    write(dir .. "/mon_a.lua", ([[
+require("moonpod.policykit").override("container-metrics", { label = "moonpod.test=%s" })
+return dofile(%q)
+]]):format(label, os.getenv("PWD") .. "/scripts/policies/container-metrics.lua"))
+    write(dir .. "/mon_b.lua", ([[
+local stats = require "moonpod.stats"
+local mon = stats.monitor { interval = 1 }
+mon:watch_all { filters = { label = { "moonpod.test=%s" } } }
+]]):format(label))
     local h = start(dir, { "--listen", "127.0.0.1:0", "--drain-timeout", "3", dir })
     local port = metrics_port(h)
-    assert.is_true(h.logged("ready: 1 of 1"), read(h.log))
+    assert.is_true(h.logged("ready: 3 of 3"), read(h.log))
+    local body
+    assert.is_true(engine.wait_for(function()
+      body = get(port, "/metrics")
+      return body ~= nil and body:find('container_last_seen{id="' .. watched_id, 1, true) ~= nil
+    end, 20), "the watched container on /metrics: " .. tostring(body))
+    moonpod.sleep(2.5) -- both monitors have sampled it by now (1 s interval)
+    body = get(port, "/metrics")
+    local check = moonpod.run({ "promtool", "check", "metrics" }, { stdin = body })
+    assert.are.equal(0, check.status, check.stdout .. check.stderr)
+    local m = parse_metrics(body) -- also: no series twice
+    for _, family in ipairs { "container_cpu_usage_seconds_total", "container_memory_usage_bytes",
+      "container_memory_working_set_bytes", "container_network_receive_bytes_total",
+      "container_network_transmit_bytes_total", "container_fs_reads_bytes_total", "container_fs_writes_bytes_total",
+      "container_last_seen", "container_start_time_seconds", "container_spec_memory_limit_bytes",
+      "moonpod_event_reconnects_total", "moonpod_events_received_total" } do
+      assert.is_table(m[family], family .. "\n" .. body)
+    end
+    local n = 0
+    for _, smp in ipairs(m.container_cpu_usage_seconds_total) do
+      if smp.labels.id == watched_id then
+        n = n + 1
+        assert.are.same({ id = watched_id, name = watched, image = smp.labels.image, runtime = engine.name }, smp.labels)
+        assert.matches("moonpod%-test", smp.labels.image)
+      end
+    end
+    assert.are.equal(1, n, "one series for the container both policies watch\n" .. body)
+    assert.is_true(sample(m, "container_start_time_seconds", { id = watched_id }) > 0)
     assert.are.same({ "ok\n", 200 }, { get(port, "/healthz") })
     local _, nope = get(port, "/nope")
     assert.are.equal(404, nope)
@@ -306,23 +349,32 @@ scrape_configs:
 ]]):format(port))
     local prom = moonpod.spawn(moonpod.run, { "prometheus", "--config.file=" .. dir .. "/prometheus.yml",
       "--storage.tsdb.path=" .. dir .. "/data", "--web.listen-address=127.0.0.1:" .. prom_port }, { timeout = 120 })
-    local query = 'moonpod_policy_status{policy="forever",status="running"}'
-    local answer
-    local found = engine.wait_for(function()
-      local r = moonpod.run { "curl", "-s", "--get", "--data-urlencode", "query=" .. query,
-        "http://127.0.0.1:" .. prom_port .. "/api/v1/query" }
-      if r.status ~= 0 or r.stdout == "" then return false end
-      local ok, decoded = pcall(moonpod.json.decode, r.stdout) -- plain text while it starts
-      if not ok or type(decoded) ~= "table" then return false end
-      answer = decoded
-      return answer.status == "success" and #answer.data.result > 0
-    end, 30)
-    prom:cancel()
-    assert.is_true(found, "Prometheus has the series: " .. moonpod.json.encode(answer or {}))
-    local series = answer.data.result[1]
+    local function query(q)
+      local answer
+      local found = engine.wait_for(function()
+        local r = moonpod.run { "curl", "-s", "--get", "--data-urlencode", "query=" .. q,
+          "http://127.0.0.1:" .. prom_port .. "/api/v1/query" }
+        if r.status ~= 0 or r.stdout == "" then return false end
+        local ok, decoded = pcall(moonpod.json.decode, r.stdout) -- plain text while it starts
+        if not ok or type(decoded) ~= "table" then return false end
+        answer = decoded
+        return answer.status == "success" and #answer.data.result > 0
+      end, 30)
+      assert.is_true(found, "Prometheus has the series: " .. moonpod.json.encode(answer or {}))
+      return answer.data.result
+    end
+    local result = query('moonpod_policy_status{policy="forever",status="running"}')
+    local series = result[1]
     assert.are.equal("moonpod-serve", series.metric.job)
     assert.are.equal(dir .. "/forever.lua", series.metric.path)
     assert.are.equal("1", series.value[2])
+    result = query('container_cpu_usage_seconds_total{id="' .. watched_id .. '"}')
+    prom:cancel()
+    assert.are.equal(1, #result, moonpod.json.encode(result))
+    assert.are.equal(watched, result[1].metric.name)
+    assert.are.equal(engine.name, result[1].metric.runtime)
+    assert.are.equal("moonpod-serve", result[1].metric.job)
+    assert.is_true(tonumber(result[1].value[2]) >= 0)
 
     h.signal("TERM")
     local draining = engine.wait_for(function()
