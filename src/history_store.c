@@ -40,10 +40,11 @@ typedef struct hst_meta {
     int dirty;
 } hst_meta;
 
-/* Read back: one sample (span 0) or the aggregate of `count` samples over
- * [t, t + span), as the monitor's tier of that span keeps it: means of
- * the gauges, CPU and memory extremes, the counters' last values.
- * Samples refer to their container by index. */
+/* Read back: one sample (span 0) or the aggregate of `count` samples in
+ * the span-long slot that holds t (its first sample's time), as the
+ * monitor's tier of that span keeps it: means of the gauges, CPU and
+ * memory extremes, the counters' last values. Samples refer to their
+ * container by index. */
 typedef struct hst_loaded {
     double t;
     double ctr[4];             /* network rx, tx, block read, write: last */
@@ -254,9 +255,11 @@ static const int hst_gauges[4] = {SH_CPU, SH_MEM, SH_MEM_PCT, SH_PIDS};
 /* The aggregate being made: one container, one slot of one tier. */
 typedef struct hst_acc {
     uint32_t idx;
-    double span, key;
+    int fine;                  /* a slot of the first tier */
+    double span, key;          /* the slot's length and start */
+    double t;                  /* its first sample's time */
     uint32_t count;
-    double t, sum[4], lo[2], hi[2], ctr[4];
+    double sum[4], lo[2], hi[2], ctr[4];
 } hst_acc;
 
 static hst_loaded *hst_load_slot(hst_job *j)
@@ -281,9 +284,13 @@ static void hst_acc_emit(hst_job *j, hst_acc *a)
         return;
     hst_loaded *r = hst_load_slot(j);
     if (r) {
+        /* a first-tier slot of one sample is that sample; an aggregate is
+         * placed by its first sample's time, which no rounding of the
+         * slot's start can put in the slot before */
+        int one = a->fine && a->count == 1;
         r->idx = a->idx;
         r->t = a->t;
-        r->span = (float)a->span;
+        r->span = one ? 0 : (float)a->span;
         r->count = a->count;
         for (int k = 0; k < 4; k++) {
             r->avg[k] = (float)(a->sum[k] / a->count);
@@ -297,31 +304,33 @@ static void hst_acc_emit(hst_job *j, hst_acc *a)
     a->count = 0;
 }
 
-/* The step a sample of time t is read back at: none (every sample) within
- * the first tier's reach, else the step of the finest tier that reaches it. */
-static double hst_span_of(const hst_job *j, double t)
+/* The tier a sample of time t is read back into: the finest that reaches
+ * it (the coarsest for what none reaches). */
+static int hst_tier_of(const hst_job *j, double t)
 {
     const sh_layout *l = &j->lay;
     for (int i = 0; i < l->ntiers; i++)
         if (t >= j->now - l->cap[i] * l->step[i])
-            return i == 0 ? 0 : l->step[i];
-    return l->ntiers > 1 ? l->step[l->ntiers - 1] : 0;
+            return i;
+    return l->ntiers - 1;
 }
 
+/* Samples are gathered by the slot of the tier they are read back into,
+ * even in the first tier: a database denser than the monitor's interval
+ * reads back at most one row per slot. */
 static void hst_load_row(hst_job *j, hst_acc *a, uint32_t idx, double t, const double v[SH_METRICS])
 {
-    double span = hst_span_of(j, t);
-    /* slots counted from the Unix epoch fall where the tiers' do: their
-     * steps (1 and 5 minutes) divide the tiers' own epoch */
-    double key = span > 0 ? floor(t / span) : 0;
-    if (a->count && (a->idx != idx || a->span != span || a->key != key || span == 0))
+    int tier = hst_tier_of(j, t);
+    double span = j->lay.step[tier];
+    double key = stats_history_slot(span, t);
+    if (a->count && (a->idx != idx || a->span != span || a->key != key))
         hst_acc_emit(j, a);
     if (!a->count) {
         a->idx = idx;
         a->span = span;
         a->key = key;
-        /* an aggregate starts at its slot, as the tier's bucket does */
-        a->t = span > 0 ? key * span : t;
+        a->fine = tier == 0;
+        a->t = t;
         for (int k = 0; k < 4; k++)
             a->sum[k] = 0;
         for (int k = 0; k < 2; k++)
@@ -337,8 +346,6 @@ static void hst_load_row(hst_job *j, hst_acc *a, uint32_t idx, double t, const d
         a->lo[k] = fmin(a->lo[k], x);
         a->hi[k] = fmax(a->hi[k], x);
     }
-    if (span == 0)
-        hst_acc_emit(j, a);
 }
 
 static void hst_do_load(hst_job *j)

@@ -170,6 +170,11 @@ static double sh_bucket_time(const sh_tier *t, uint32_t b)
     return SH_EPOCH + (double)(b - 1) * t->step;
 }
 
+double stats_history_slot(double step, double t)
+{
+    return SH_EPOCH + floor((t - SH_EPOCH) / step) * step;
+}
+
 /* Folds p (p->count samples, in time order after what the slot holds)
  * into bucket b: gauges by their count-weighted mean, CPU and memory
  * extremes, counters by their last value. */

@@ -56,6 +56,10 @@ typedef struct sh_layout {
  * arguments are out of range (interval 0.1 s..1 h, retention up to 400 days). */
 int stats_history_layout(sh_layout *lay, double interval, double retention);
 
+/* The start of the slot of a `step`-long tier that holds time t: how a
+ * store gathers samples into the slots of the tiers. */
+double stats_history_slot(double step, double t);
+
 /* Bytes one history of this layout uses. */
 size_t stats_history_layout_bytes(const sh_layout *lay);
 
@@ -79,11 +83,12 @@ typedef struct sh_point {
 } sh_point;
 
 /* Folds in an aggregate read back from a store: p->count samples taken in
- * [p->t, p->t + span), with their means (avg), CPU and memory extremes
- * (min, max) and last values. It goes into every tier whose slots are at
- * least `span` long (span 0: one sample, into every tier, as
- * stats_history_add), and must come after what those slots hold already,
- * in time order. Returns -1 when no tier took it. */
+ * the span-long slot (stats_history_slot) that holds p->t, with their
+ * means (avg), CPU and memory extremes (min, max) and last values. It
+ * goes into every tier whose slots are at least `span` long (span 0: one
+ * sample, into every tier, as stats_history_add), and must come after
+ * what those slots hold already, in time order. Returns -1 when no tier
+ * took it. */
 int stats_history_restore(stats_history *h, const sh_point *p, double span);
 
 typedef int (*sh_point_fn)(void *ud, const sh_point *p);

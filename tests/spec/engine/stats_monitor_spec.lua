@@ -400,6 +400,32 @@ scrape_configs:
       second:close()
     end)
 
+    it("reads back a database denser than its interval as one point per slot", function()
+      local id = ("c0ffee"):rep(10) .. "0003"
+      local t0 = math.floor(moonpod.now()) - 100
+      -- two rows a second (a monitor at 0.5 s wrote them) for a monitor at 1 s
+      local path = seeded_store("dense.db", 3600, ([[
+        INSERT INTO samples WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < 199)
+          SELECT '%s', %d + i * 0.5, i %% 2 * 10, 1000 + i, 1, 5000000000 + i, 1, 1, 1, 1 FROM s;]]):format(id, t0))
+      local m = stats.monitor { client = client, interval = 1, history = { path = path, retention = 3600 } }
+      assert.is_nil(m.store_error)
+      assert.are.equal(200, m.restored)
+      -- the first tier keeps one point a second (the minute tier counts
+      -- every row, and gives the first minute whole: the second tier lacks some)
+      local points, seconds = m:history(id), 0
+      assert.is_true(#points <= 100, #points .. " points")
+      for _, p in ipairs(points) do
+        if p.samples == 1 then
+          seconds = seconds + 1
+          assert.are.equal(0, p.timestamp % 1)
+          assert.are.equal(5, p.cpu_percent, "the slot's mean")
+          assert.are.equal(5000000000 + 2 * (p.timestamp - t0) + 1, p.network_rx_bytes, "the slot's last")
+        end
+      end
+      assert.is_true(seconds >= 40, seconds .. " seconds")
+      m:close()
+    end)
+
     it("deletes rows past the retention when it writes, reads back none of them, and runs in WAL mode", function()
       local id = ("c0ffee"):rep(10) .. "0002"
       local now = math.floor(moonpod.now())
