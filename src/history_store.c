@@ -24,8 +24,6 @@
 #define HST_NAME_LEN 128
 #define HST_IMAGE_LEN 256
 #define HST_MAX_KNOWN 4096
-#define HST_FINE_SPAN 900.0     /* read back at full resolution: the monitor's first tier */
-#define HST_MID_SPAN 21600.0    /* then by the minute, then by 5 minutes */
 #define HST_BUSY_MS 250
 
 typedef struct hst_row {
@@ -42,11 +40,18 @@ typedef struct hst_meta {
     int dirty;
 } hst_meta;
 
-/* Read back: samples refer to their container by index. */
+/* Read back: one sample (span 0) or the aggregate of `count` samples in
+ * the span-long slot that holds t (its first sample's time), as the
+ * monitor's tier of that span keeps it: means of the gauges, CPU and
+ * memory extremes, the counters' last values. Samples refer to their
+ * container by index. */
 typedef struct hst_loaded {
-    uint32_t idx;
-    float v[SH_METRICS];
     double t;
+    double ctr[4];             /* network rx, tx, block read, write: last */
+    float avg[4];              /* cpu, memory, memory percent, pids: mean */
+    float lo[2], hi[2];        /* cpu, memory */
+    float span;
+    uint32_t idx, count;
 } hst_loaded;
 
 enum { JOB_OPEN, JOB_WRITE, JOB_LOAD, JOB_CLOSE };
@@ -67,6 +72,7 @@ struct hst_job {
     hst_meta *metas;
     size_t nmetas;
     /* load */
+    sh_layout lay;             /* the monitor's tiers */
     hst_loaded *out;
     size_t nout, cap;
     hst_meta *ids;             /* index -> id, name, image */
@@ -236,59 +242,141 @@ static uint32_t hst_load_id(hst_job *j, const char *id)
     return (uint32_t)j->nids++;
 }
 
-/* Full resolution for the first tier's span, then means by the minute and
- * by 5 minutes, as the monitor's tiers keep them: reading back a day of
- * 100 containers stays a few MB. Ordered by container (so an id is
- * interned once) then time. */
+/* Every sample within the retention, by container then time: the
+ * aggregates are made here, as the monitor's tiers make them, so that a
+ * restarted monitor's history is the one it had (an aggregate keeps its
+ * count, so summaries and `samples` come back right). */
 static const char hst_load_sql[] =
     "SELECT id, t, cpu_percent, memory_usage_bytes, memory_percent, network_rx_bytes, network_tx_bytes,"
-    " block_read_bytes, block_write_bytes, pids FROM samples WHERE t >= ?1 "
-    "UNION ALL SELECT id, MIN(t), AVG(cpu_percent), AVG(memory_usage_bytes), AVG(memory_percent),"
-    " MAX(network_rx_bytes), MAX(network_tx_bytes), MAX(block_read_bytes), MAX(block_write_bytes), AVG(pids)"
-    " FROM samples WHERE t >= ?2 AND t < ?1 GROUP BY id, CAST(t / 60 AS INTEGER) "
-    "UNION ALL SELECT id, MIN(t), AVG(cpu_percent), AVG(memory_usage_bytes), AVG(memory_percent),"
-    " MAX(network_rx_bytes), MAX(network_tx_bytes), MAX(block_read_bytes), MAX(block_write_bytes), AVG(pids)"
-    " FROM samples WHERE t >= ?3 AND t < ?2 GROUP BY id, CAST(t / 300 AS INTEGER) "
-    "ORDER BY 1, 2";
+    " block_read_bytes, block_write_bytes, pids FROM samples WHERE t >= ?1 ORDER BY id, t";
+
+static const int hst_gauges[4] = {SH_CPU, SH_MEM, SH_MEM_PCT, SH_PIDS};
+
+/* The aggregate being made: one container, one slot of one tier. */
+typedef struct hst_acc {
+    uint32_t idx;
+    int fine;                  /* a slot of the first tier */
+    double span, key;          /* the slot's length and start */
+    double t;                  /* its first sample's time */
+    uint32_t count;
+    double sum[4], lo[2], hi[2], ctr[4];
+} hst_acc;
+
+static hst_loaded *hst_load_slot(hst_job *j)
+{
+    if (j->nout == j->cap) {
+        size_t cap = j->cap ? j->cap * 2 : 1024;
+        hst_loaded *n = realloc(j->out, cap * sizeof *n);
+        if (!n) {
+            snprintf(j->err, sizeof j->err, "out of memory reading back");
+            j->failed = 1;
+            return NULL;
+        }
+        j->out = n;
+        j->cap = cap;
+    }
+    return &j->out[j->nout++];
+}
+
+static void hst_acc_emit(hst_job *j, hst_acc *a)
+{
+    if (!a->count)
+        return;
+    hst_loaded *r = hst_load_slot(j);
+    if (r) {
+        /* a first-tier slot of one sample is that sample; an aggregate is
+         * placed by its first sample's time, which no rounding of the
+         * slot's start can put in the slot before */
+        int one = a->fine && a->count == 1;
+        r->idx = a->idx;
+        r->t = a->t;
+        r->span = one ? 0 : (float)a->span;
+        r->count = a->count;
+        for (int k = 0; k < 4; k++) {
+            r->avg[k] = (float)(a->sum[k] / a->count);
+            r->ctr[k] = a->ctr[k];
+        }
+        for (int k = 0; k < 2; k++) {
+            r->lo[k] = (float)a->lo[k];
+            r->hi[k] = (float)a->hi[k];
+        }
+    }
+    a->count = 0;
+}
+
+/* The tier a sample of time t is read back into: the finest that reaches
+ * it (the coarsest for what none reaches). */
+static int hst_tier_of(const hst_job *j, double t)
+{
+    const sh_layout *l = &j->lay;
+    for (int i = 0; i < l->ntiers; i++)
+        if (t >= j->now - l->cap[i] * l->step[i])
+            return i;
+    return l->ntiers - 1;
+}
+
+/* Samples are gathered by the slot of the tier they are read back into,
+ * even in the first tier: a database denser than the monitor's interval
+ * reads back at most one row per slot. */
+static void hst_load_row(hst_job *j, hst_acc *a, uint32_t idx, double t, const double v[SH_METRICS])
+{
+    int tier = hst_tier_of(j, t);
+    double span = j->lay.step[tier];
+    double key = stats_history_slot(span, t);
+    if (a->count && (a->idx != idx || a->span != span || a->key != key))
+        hst_acc_emit(j, a);
+    if (!a->count) {
+        a->idx = idx;
+        a->span = span;
+        a->key = key;
+        a->fine = tier == 0;
+        a->t = t;
+        for (int k = 0; k < 4; k++)
+            a->sum[k] = 0;
+        for (int k = 0; k < 2; k++)
+            a->lo[k] = a->hi[k] = v[k == 0 ? SH_CPU : SH_MEM];
+    }
+    a->count++;
+    for (int k = 0; k < 4; k++) {
+        a->sum[k] += v[hst_gauges[k]];
+        a->ctr[k] = v[SH_NET_RX + k];
+    }
+    for (int k = 0; k < 2; k++) {
+        double x = v[k == 0 ? SH_CPU : SH_MEM];
+        a->lo[k] = fmin(a->lo[k], x);
+        a->hi[k] = fmax(a->hi[k], x);
+    }
+}
 
 static void hst_do_load(hst_job *j)
 {
     sqlite3 *db = j->st->db;
     sqlite3_stmt *s = NULL;
-    double since = j->now - j->st->retention;
     if (sqlite3_prepare_v2(db, hst_load_sql, -1, &s, NULL) != SQLITE_OK) {
         hst_fail(j, "read back");
         return;
     }
-    sqlite3_bind_double(s, 1, fmax(since, j->now - HST_FINE_SPAN));
-    sqlite3_bind_double(s, 2, fmax(since, j->now - HST_MID_SPAN));
-    sqlite3_bind_double(s, 3, since);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    sqlite3_bind_double(s, 1, j->now - j->st->retention);
+    hst_acc acc = {0};
+    int rc = SQLITE_DONE;
+    while (!j->failed && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         const char *id = (const char *)sqlite3_column_text(s, 0);
         if (!id)
             continue;
-        if (j->nout == j->cap) {
-            size_t cap = j->cap ? j->cap * 2 : 1024;
-            hst_loaded *n = realloc(j->out, cap * sizeof *n);
-            if (!n) {
-                snprintf(j->err, sizeof j->err, "out of memory reading back");
-                j->failed = 1;
-                break;
-            }
-            j->out = n;
-            j->cap = cap;
-        }
-        hst_loaded *r = &j->out[j->nout];
-        r->idx = hst_load_id(j, id);
-        if (r->idx == UINT32_MAX)
+        uint32_t idx = hst_load_id(j, id);
+        if (idx == UINT32_MAX) {
+            snprintf(j->err, sizeof j->err, "out of memory reading back");
+            j->failed = 1;
             break;
-        r->t = sqlite3_column_double(s, 1);
+        }
+        double v[SH_METRICS];
         for (int m = 0; m < SH_METRICS; m++)
-            r->v[m] = (float)sqlite3_column_double(s, 2 + m);
-        j->nout++;
+            v[m] = sqlite3_column_double(s, 2 + m);
+        hst_load_row(j, &acc, idx, sqlite3_column_double(s, 1), v);
     }
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW && !j->failed)
+    if (!j->failed)
+        hst_acc_emit(j, &acc);
+    if (!j->failed && rc != SQLITE_DONE)
         hst_fail(j, "read back");
     sqlite3_finalize(s);
     /* names and images */
@@ -626,11 +714,18 @@ static int hst_load_k(lua_State *L, int status, lua_KContext ctx)
     for (size_t i = 0; i < j->nout; i++) {
         const hst_loaded *r = &j->out[i];
         const hst_meta *meta = &j->ids[r->idx];
-        double row[SH_METRICS];
-        for (int k = 0; k < SH_METRICS; k++)
-            row[k] = r->v[k];
-        if (stats_monitor_restore(m, meta->id, meta->name, meta->image, r->t, row) == 0)
-            n++;
+        sh_point p = {.t = r->t, .count = r->count};
+        for (int k = 0; k < 4; k++) {
+            int g = hst_gauges[k], c = SH_NET_RX + k;
+            p.avg[g] = p.min[g] = p.max[g] = p.last[g] = r->avg[k];
+            p.avg[c] = p.min[c] = p.max[c] = p.last[c] = r->ctr[k];
+        }
+        p.min[SH_CPU] = r->lo[0];
+        p.max[SH_CPU] = r->hi[0];
+        p.min[SH_MEM] = r->lo[1];
+        p.max[SH_MEM] = r->hi[1];
+        if (stats_monitor_restore(m, meta->id, meta->name, meta->image, &p, r->span) == 0)
+            n += r->count;
     }
     hst_job_free(j);
     lua_pushinteger(L, n);
@@ -641,13 +736,15 @@ static int hst_load_k(lua_State *L, int status, lua_KContext ctx)
 static int hst_l_load(lua_State *L)
 {
     hst_store *st = hst_check(L, 1);
-    stats_monitor_check(L, 2);
+    sm_monitor *m = stats_monitor_check(L, 2);
     luaL_argcheck(L, st && !st->closed, 1, "the history store is closed");
     task_check_wait(L, "history_store:load");
     lua_settop(L, 2);
-    hst_job *j = hst_submit(st, JOB_LOAD);
+    hst_job *j = hst_job_new(st, JOB_LOAD);
     if (!j)
         return luaL_error(L, "out of memory");
+    j->lay = *stats_monitor_layout(m);
+    hst_enqueue(st, j);
     return hst_wait(L, j, hst_load_k);
 }
 

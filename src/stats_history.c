@@ -1,9 +1,11 @@
 /* stats_history — tiered rings of resource samples (see stats_history.h).
  *
- * Values are floats: a history is kept for hundreds of containers, and
- * seven significant digits are more than a chart or an alert needs.
- * Buckets are counted from 2020 so that 32 bits last a century even at a
- * 0.1 s interval; 0 marks an empty slot. */
+ * Gauges (CPU, memory, pids) are floats: a history is kept for hundreds of
+ * containers, and seven significant digits are more than a chart or an
+ * alert needs. The byte counters are doubles: they are cumulative, a
+ * float would lose their low bits past 16 MiB, and a rate is the
+ * difference of two of them. Buckets are counted from 2020 so that 32
+ * bits last a century even at a 0.1 s interval; 0 marks an empty slot. */
 #include "stats_history.h"
 
 #include <math.h>
@@ -11,17 +13,20 @@
 #include <string.h>
 
 #define SH_EPOCH 1577836800.0  /* 2020-01-01T00:00:00Z */
+#define SH_GAUGES 4            /* cpu, memory, memory percent, pids */
+#define SH_COUNTERS 4          /* network rx/tx, block read/write */
 #define SH_EXTRA 4             /* aggregated tiers: min/max of CPU and memory */
 #define SH_FINE_SPAN 900.0
 #define SH_MID_SPAN 21600.0
 
 typedef struct sh_tier {
     double step;
-    uint32_t cap, stride;
+    uint32_t cap, gstride;
     uint32_t newest;           /* newest bucket written, 0 before any */
     uint32_t *bucket;
     uint16_t *count;           /* NULL in the first tier (one sample a slot) */
-    float *v;
+    float *g;                  /* gauges (means), then the extras */
+    double *c;                 /* counters: the last value of the slot */
 } sh_tier;
 
 struct stats_history {
@@ -35,6 +40,9 @@ static const char *const sh_names[SH_METRICS] = {
     "network_tx_bytes", "block_read_bytes", "block_write_bytes", "pids",
 };
 
+/* metric -> its place among the gauges, or -1 for a counter */
+static const int sh_gauge[SH_METRICS] = {0, 1, 2, -1, -1, -1, -1, 3};
+
 const char *stats_history_metric_name(int m)
 {
     return m >= 0 && m < SH_METRICS ? sh_names[m] : NULL;
@@ -46,6 +54,11 @@ int stats_history_metric(const char *name)
         if (strcmp(sh_names[m], name) == 0)
             return m;
     return -1;
+}
+
+int stats_history_is_counter(int m)
+{
+    return m >= 0 && m < SH_METRICS && sh_gauge[m] < 0;
 }
 
 /* ---- layout ---- */
@@ -80,8 +93,9 @@ int stats_history_layout(sh_layout *lay, double interval, double retention)
 
 static size_t sh_tier_bytes(const sh_layout *lay, int i)
 {
-    size_t stride = SH_METRICS + (i > 0 ? SH_EXTRA : 0);
-    size_t per = sizeof(uint32_t) + (i > 0 ? sizeof(uint16_t) : 0) + stride * sizeof(float);
+    size_t gstride = SH_GAUGES + (i > 0 ? SH_EXTRA : 0);
+    size_t per = sizeof(uint32_t) + (i > 0 ? sizeof(uint16_t) : 0) + gstride * sizeof(float) +
+                 SH_COUNTERS * sizeof(double);
     return per * lay->cap[i];
 }
 
@@ -108,11 +122,12 @@ stats_history *stats_history_new(const sh_layout *lay)
         sh_tier *t = &h->tier[i];
         t->step = lay->step[i];
         t->cap = lay->cap[i];
-        t->stride = SH_METRICS + (i > 0 ? SH_EXTRA : 0);
+        t->gstride = SH_GAUGES + (i > 0 ? SH_EXTRA : 0);
         t->bucket = calloc(t->cap, sizeof *t->bucket);
-        t->v = calloc((size_t)t->cap * t->stride, sizeof *t->v);
+        t->g = calloc((size_t)t->cap * t->gstride, sizeof *t->g);
+        t->c = calloc((size_t)t->cap * SH_COUNTERS, sizeof *t->c);
         t->count = i > 0 ? calloc(t->cap, sizeof *t->count) : NULL;
-        if (!t->bucket || !t->v || (i > 0 && !t->count)) {
+        if (!t->bucket || !t->g || !t->c || (i > 0 && !t->count)) {
             stats_history_free(h);
             return NULL;
         }
@@ -127,7 +142,8 @@ void stats_history_free(stats_history *h)
     for (int i = 0; i < h->ntiers; i++) {
         free(h->tier[i].bucket);
         free(h->tier[i].count);
-        free(h->tier[i].v);
+        free(h->tier[i].g);
+        free(h->tier[i].c);
     }
     free(h);
 }
@@ -154,10 +170,19 @@ static double sh_bucket_time(const sh_tier *t, uint32_t b)
     return SH_EPOCH + (double)(b - 1) * t->step;
 }
 
-static void sh_tier_add(sh_tier *t, uint32_t b, const double v[SH_METRICS])
+double stats_history_slot(double step, double t)
+{
+    return SH_EPOCH + floor((t - SH_EPOCH) / step) * step;
+}
+
+/* Folds p (p->count samples, in time order after what the slot holds)
+ * into bucket b: gauges by their count-weighted mean, CPU and memory
+ * extremes, counters by their last value. */
+static void sh_tier_put(sh_tier *t, uint32_t b, const sh_point *p)
 {
     uint32_t slot = b % t->cap;
-    float *row = t->v + (size_t)slot * t->stride;
+    float *g = t->g + (size_t)slot * t->gstride;
+    double *c = t->c + (size_t)slot * SH_COUNTERS;
     if (t->bucket[slot] != b) {
         t->bucket[slot] = b;
         if (t->count)
@@ -165,42 +190,63 @@ static void sh_tier_add(sh_tier *t, uint32_t b, const double v[SH_METRICS])
     }
     if (b > t->newest)
         t->newest = b;
+    for (int m = 0; m < SH_METRICS; m++)
+        if (sh_gauge[m] < 0)
+            c[m - SH_NET_RX] = p->last[m];
     if (!t->count) {
         for (int m = 0; m < SH_METRICS; m++)
-            row[m] = (float)v[m];
+            if (sh_gauge[m] >= 0)
+                g[sh_gauge[m]] = (float)p->avg[m];
         return;
     }
-    uint16_t n = t->count[slot];
-    if (n == UINT16_MAX)
+    uint32_t had = t->count[slot];
+    if (had == UINT16_MAX)
         return; /* a slot this full has its mean already */
-    t->count[slot] = ++n;
+    uint32_t add = p->count ? p->count : 1;
+    if (add > UINT16_MAX - had)
+        add = UINT16_MAX - had;
+    uint32_t n = had + add;
+    t->count[slot] = (uint16_t)n;
     for (int m = 0; m < SH_METRICS; m++)
-        row[m] += (float)((v[m] - row[m]) / n);
-    float *ex = row + SH_METRICS; /* min cpu, max cpu, min mem, max mem */
+        if (sh_gauge[m] >= 0)
+            g[sh_gauge[m]] = (float)(((double)g[sh_gauge[m]] * had + p->avg[m] * add) / n);
+    float *ex = g + SH_GAUGES; /* min cpu, max cpu, min mem, max mem */
     for (int k = 0; k < 2; k++) {
-        float x = (float)v[k == 0 ? SH_CPU : SH_MEM];
-        if (n == 1 || x < ex[2 * k])
-            ex[2 * k] = x;
-        if (n == 1 || x > ex[2 * k + 1])
-            ex[2 * k + 1] = x;
+        int m = k == 0 ? SH_CPU : SH_MEM;
+        float lo = (float)p->min[m], hi = (float)p->max[m];
+        if (had == 0 || lo < ex[2 * k])
+            ex[2 * k] = lo;
+        if (had == 0 || hi > ex[2 * k + 1])
+            ex[2 * k + 1] = hi;
     }
 }
 
-int stats_history_add(stats_history *h, double t, const double v[SH_METRICS])
+int stats_history_restore(stats_history *h, const sh_point *p, double span)
 {
     int taken = 0;
     for (int i = 0; i < h->ntiers; i++) {
         sh_tier *tier = &h->tier[i];
-        uint32_t b = sh_bucket(tier, t);
+        /* an aggregate fits only slots at least as long as it */
+        if (span > tier->step + 1e-9)
+            continue;
+        uint32_t b = sh_bucket(tier, p->t);
         if (b == 0)
             continue;
         /* a slot already reused for a newer bucket, or older than the ring */
         if (tier->bucket[b % tier->cap] > b || (tier->newest >= tier->cap && b <= tier->newest - tier->cap))
             continue;
-        sh_tier_add(tier, b, v);
+        sh_tier_put(tier, b, p);
         taken = 1;
     }
     return taken ? 0 : -1;
+}
+
+int stats_history_add(stats_history *h, double t, const double v[SH_METRICS])
+{
+    sh_point p = {.t = t, .count = 1};
+    for (int m = 0; m < SH_METRICS; m++)
+        p.avg[m] = p.min[m] = p.max[m] = p.last[m] = v[m];
+    return stats_history_restore(h, &p, 0);
 }
 
 /* ---- reading ---- */
@@ -217,21 +263,48 @@ static uint32_t sh_oldest(const sh_tier *t)
     return 0;
 }
 
+static uint32_t sh_count(const sh_tier *t, uint32_t b)
+{
+    uint32_t slot = b % t->cap;
+    if (t->bucket[slot] != b)
+        return 0;
+    return t->count ? t->count[slot] : 1;
+}
+
 static void sh_point_of(const sh_tier *t, uint32_t b, sh_point *p)
 {
     uint32_t slot = b % t->cap;
-    const float *row = t->v + (size_t)slot * t->stride;
+    const float *g = t->g + (size_t)slot * t->gstride;
+    const double *c = t->c + (size_t)slot * SH_COUNTERS;
     p->t = sh_bucket_time(t, b);
-    p->count = t->count ? t->count[slot] : 1;
-    for (int m = 0; m < SH_METRICS; m++)
-        p->avg[m] = p->min[m] = p->max[m] = p->last[m] = row[m];
+    p->count = sh_count(t, b);
+    for (int m = 0; m < SH_METRICS; m++) {
+        double x = sh_gauge[m] >= 0 ? g[sh_gauge[m]] : c[m - SH_NET_RX];
+        p->avg[m] = p->min[m] = p->max[m] = p->last[m] = x;
+    }
     if (t->count) {
-        const float *ex = row + SH_METRICS;
+        const float *ex = g + SH_GAUGES;
         p->min[SH_CPU] = ex[0];
         p->max[SH_CPU] = ex[1];
         p->min[SH_MEM] = ex[2];
         p->max[SH_MEM] = ex[3];
     }
+}
+
+/* How many samples the tiers finer than i hold in [from, to): each holds
+ * what it holds of the window, so the finest-reaching one holds the most. */
+static uint32_t sh_finer_count(const stats_history *h, int i, double from, double to)
+{
+    uint32_t most = 0;
+    for (int j = 0; j < i; j++) {
+        const sh_tier *t = &h->tier[j];
+        uint32_t n = 0;
+        for (uint32_t b = sh_bucket(t, from); b && sh_bucket_time(t, b) < to && b <= t->newest; b++)
+            n += sh_count(t, b);
+        if (n > most)
+            most = n;
+    }
+    return most;
 }
 
 /* Merges points into step-long buckets before they reach the caller. */
@@ -278,7 +351,9 @@ static void sh_merge_add(sh_merge *mg, const sh_point *p)
     sh_point *a = &mg->acc;
     double n = (double)a->count + p->count;
     for (int m = 0; m < SH_METRICS; m++) {
-        if (n > 0)
+        if (sh_gauge[m] < 0)
+            a->avg[m] = p->last[m]; /* a counter's value is where it ended */
+        else if (n > 0)
             a->avg[m] = (a->avg[m] * a->count + p->avg[m] * p->count) / n;
         a->min[m] = fmin(a->min[m], p->min[m]);
         a->max[m] = fmax(a->max[m], p->max[m]);
@@ -311,11 +386,15 @@ size_t stats_history_query(const stats_history *h, double since, double until, d
             from = oldest;
         for (uint32_t b = from; b && b <= t->newest && !mg.stop; b++) {
             double bt = sh_bucket_time(t, b);
-            /* a slot the finer tiers hold part of is left to them */
-            if (bt > until || bt + t->step > finer)
+            if (bt > until)
                 break;
             if (t->bucket[b % t->cap] != b || bt < cursor)
                 continue;
+            /* a slot the finer tiers hold all of is left to them; one they
+             * hold only the end of is given whole, and they skip that end */
+            if (bt + t->step > finer &&
+                (bt >= finer || sh_count(t, b) <= sh_finer_count(h, i, bt, bt + t->step)))
+                break;
             sh_point p;
             sh_point_of(t, b, &p);
             sh_merge_add(&mg, &p);

@@ -1,14 +1,19 @@
 /* stats_history — a container's resource history in fixed-size rings.
  *
  * Each history has a few tiers, finest first: the first keeps every sample
- * (one slot per `interval`), the others keep per-slot means, and for CPU
- * and memory the minimum and maximum too, over a coarser step (by default
- * 1 min for 6 h, then 5 min for the rest of the retention). A slot is
+ * (one slot per `interval`), the others keep per-slot means of the gauges,
+ * and for CPU and memory the minimum and maximum too, over a coarser step
+ * (by default 1 min for 6 h, then 5 min for the rest of the retention).
+ * The byte counters (network, block I/O) are cumulative: every tier keeps
+ * their last value in the slot, exactly (doubles), never a mean. A slot is
  * addressed by its time bucket, so a ring never grows and never needs
  * compaction: the memory of a history is fixed when it is made.
  *
  * A query walks the tiers coarsest first and takes from each only the time
- * the finer tiers no longer hold, so the answer is one seamless series.
+ * the finer tiers no longer hold, so the answer is one seamless series
+ * that counts every sample once: where a finer tier holds only the end of
+ * a coarse slot, the coarse slot is given whole and the finer tier's part
+ * of it is skipped.
  * Timestamps of stored points are the start of their bucket. Pure C, no
  * Lua, no loop: unit-tested on its own. */
 #ifndef MOONPOD_STATS_HISTORY_H
@@ -35,6 +40,9 @@ enum {
 const char *stats_history_metric_name(int m);
 int stats_history_metric(const char *name);
 
+/* 1 for the cumulative byte counters (kept by their last value). */
+int stats_history_is_counter(int m);
+
 /* How the tiers of every history of a monitor are laid out. */
 typedef struct sh_layout {
     int ntiers;
@@ -47,6 +55,10 @@ typedef struct sh_layout {
  * each tier only as long as the retention asks. Returns -1 when the
  * arguments are out of range (interval 0.1 s..1 h, retention up to 400 days). */
 int stats_history_layout(sh_layout *lay, double interval, double retention);
+
+/* The start of the slot of a `step`-long tier that holds time t: how a
+ * store gathers samples into the slots of the tiers. */
+double stats_history_slot(double step, double t);
 
 /* Bytes one history of this layout uses. */
 size_t stats_history_layout_bytes(const sh_layout *lay);
@@ -61,12 +73,23 @@ size_t stats_history_bytes(const stats_history *h);
  * its slot holds already is ignored (returns -1). */
 int stats_history_add(stats_history *h, double t, const double v[SH_METRICS]);
 
-/* One point of an answer. count is how many samples it stands for. */
+/* One point of an answer. count is how many samples it stands for. For
+ * a counter, avg is its last value (as are min, max and last, except
+ * across a merged step, where min and max span the step). */
 typedef struct sh_point {
     double t;
     uint32_t count;
     double avg[SH_METRICS], min[SH_METRICS], max[SH_METRICS], last[SH_METRICS];
 } sh_point;
+
+/* Folds in an aggregate read back from a store: p->count samples taken in
+ * the span-long slot (stats_history_slot) that holds p->t, with their
+ * means (avg), CPU and memory extremes (min, max) and last values. It
+ * goes into every tier whose slots are at least `span` long (span 0: one
+ * sample, into every tier, as stats_history_add), and must come after
+ * what those slots hold already, in time order. Returns -1 when no tier
+ * took it. */
+int stats_history_restore(stats_history *h, const sh_point *p, double span);
 
 typedef int (*sh_point_fn)(void *ud, const sh_point *p);
 

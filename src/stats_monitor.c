@@ -561,8 +561,13 @@ void stats_monitor_set_sink(sm_monitor *m, sm_sink_fn fn, void *ud)
     m->sink_ud = ud;
 }
 
-int stats_monitor_restore(sm_monitor *m, const char *id, const char *name, const char *image, double t,
-                          const double row[SH_METRICS])
+const sh_layout *stats_monitor_layout(const sm_monitor *m)
+{
+    return &m->layout;
+}
+
+int stats_monitor_restore(sm_monitor *m, const char *id, const char *name, const char *image, const sh_point *p,
+                          double span)
 {
     if (m->closed)
         return -1;
@@ -575,8 +580,9 @@ int stats_monitor_restore(sm_monitor *m, const char *id, const char *name, const
         return -1;
     sm_set_str(&en->name, name);
     sm_set_str(&en->image, image);
-    stats_history_add(en->hist, t, row);
-    m->restored++;
+    if (stats_history_restore(en->hist, p, span) != 0)
+        return -1;
+    m->restored += p->count;
     return 0;
 }
 

@@ -45,10 +45,17 @@ typedef void (*sm_sink_fn)(void *ud, const char *id, const char *name, const cha
                            const double row[SH_METRICS]);
 void stats_monitor_set_sink(sm_monitor *m, sm_sink_fn fn, void *ud);
 
-/* A sample read back from a store: goes into the history of `id` (a
- * container not watched now is added, not sampled). Returns -1 when it
- * can't be kept (out of memory, too many containers). */
-int stats_monitor_restore(sm_monitor *m, const char *id, const char *name, const char *image, double t,
-                          const double row[SH_METRICS]);
+/* How the monitor's histories are laid out: a store reads back at the
+ * resolution each tier keeps. */
+const sh_layout *stats_monitor_layout(const sm_monitor *m);
+
+/* A sample, or an aggregate of p->count samples over [p->t, p->t + span),
+ * read back from a store: goes into the history of `id` (a container not
+ * watched now is added, not sampled), straight into the tiers whose slots
+ * are at least span long (stats_history_restore). Returns -1 when it
+ * can't be kept (out of memory, too many containers, older than the
+ * rings). */
+int stats_monitor_restore(sm_monitor *m, const char *id, const char *name, const char *image, const sh_point *p,
+                          double span);
 
 #endif

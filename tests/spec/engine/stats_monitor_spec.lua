@@ -406,6 +406,147 @@ scrape_configs:
       second:close()
     end)
 
+    -- The sqlite3 CLI, waiting out the monitor's own connection (closing
+    -- it checkpoints the WAL, which holds the database for a moment).
+    local function sql1(path, query)
+      local r = moonpod.run { "sqlite3", "-cmd", ".timeout 10000", path, query }
+      assert.are.equal(0, r.status, r.stderr)
+      return (r.stdout:gsub("%s+$", ""))
+    end
+
+    -- The schema as the monitor writes it, then rows put in by the sqlite3
+    -- CLI: hours of history without waiting hours.
+    local function seeded_store(file, retention, sql)
+      local path = dir .. "/" .. file
+      stats.monitor({ client = client, interval = 1, history = { path = path, retention = retention } }):close()
+      sql1(path, sql)
+      return path
+    end
+
+    it("reads back 7 hours through all three tiers: counts, means, extremes, exact counters", function()
+      local id = ("c0ffee"):rep(10) .. "0001"
+      local N = 7 * 3600
+      local t0 = math.floor(moonpod.now()) - N
+      -- CPU 100 one sample in four, else 0: every slot's min 0, max 100, mean 25;
+      -- the counters climb past what a float holds exactly
+      local path = seeded_store("seeded.db", 86400, ([[
+        INSERT INTO samples WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < %d)
+          SELECT '%s', %d + i, CASE WHEN i %% 4 = 0 THEN 100.0 ELSE 0.0 END, 1000000 + i * 10, 1.5,
+                 5000000000 + i * 1001, 7000000000 + i * 3, i * 7, 3000000000 + i, 1 + i %% 3 FROM s;
+        INSERT INTO containers VALUES('%s', 'seeded', 'img');]]):format(N - 1, id, t0, id))
+
+      local function check(m, what)
+        assert.is_nil(m.store_error)
+        assert.are.equal(N, m.restored, what)
+        -- a window reaching back past the oldest slot's start (a point's time)
+        local cpu = m:summary(id, "cpu_percent", N + 600)
+        assert.are.equal(N, cpu.count, what)
+        assert.is_true(math.abs(cpu.avg - 25) < 1e-3, what .. ": avg " .. cpu.avg)
+        assert.are.equal(0, cpu.min, what)
+        assert.are.equal(100, cpu.max, what)
+        local mem = m:summary(id, "memory_usage_bytes", N + 600)
+        assert.are.equal(1000000, mem.min, what)
+        assert.are.equal(1000000 + (N - 1) * 10, mem.max, what)
+        assert.is_true(math.abs(mem.avg - (1000000 + (N - 1) * 5)) < 1, what .. ": memory avg " .. mem.avg)
+        local rx = m:summary(id, "network_rx_bytes", N + 600)
+        assert.are.equal(5000000000 + (N - 1) * 1001, rx.last, what)
+        assert.are.equal(5000000000 + (N - 1) * 1001, rx.max, what)
+
+        -- the data has no gaps: a point's slot ends where the next begins
+        local points, samples, by = m:history(id), 0, {}
+        for k, p in ipairs(points) do
+          samples = samples + p.samples
+          local span = k < #points and points[k + 1].timestamp - p.timestamp or 1
+          assert.is_true(span > 0 and p.samples <= span, what .. ": points in order, none overlapping")
+          by[span] = (by[span] or 0) + 1
+          -- a slot's counters are those of its last sample, exactly
+          local last_i = math.min(p.timestamp + span - 1 - t0, N - 1)
+          assert.are.equal(5000000000 + last_i * 1001, p.network_rx_bytes, what .. " at " .. p.timestamp)
+          assert.are.equal(3000000000 + last_i, p.block_write_bytes, what .. " at " .. p.timestamp)
+        end
+        assert.are.equal(N, samples, what .. ": every sample once")
+        assert.is_true(by[300] >= 12 and by[60] >= 300 and by[1] >= 800, -- the first hour, 6 h, 15 min
+          ("%s: 5-minute %s, minute %s, 1-s %s points"):format(what, by[300], by[60], by[1]))
+        -- with a step, each point's maximum is the slots' maximum, not their mean
+        local stepped = m:history(id, { since = t0 + 600, ["until"] = t0 + N - 600, step = 900 })
+        assert.is_true(#stepped >= 25, what)
+        for k, p in ipairs(stepped) do
+          assert.are.equal(100, p.cpu_percent_max, what)
+          if k > 1 and k < #stepped then -- the window cuts the first and the last
+            assert.are.equal(900, p.samples, what)
+            assert.is_true(math.abs(p.cpu_percent - 25) < 1e-3, what)
+          end
+        end
+        return cpu
+      end
+
+      local first = stats.monitor { client = client, interval = 1, history = { path = path, retention = 86400 } }
+      local before = check(first, "read back")
+      first:close()
+      -- read back again: the same answer, nothing lost or doubled
+      local second = stats.monitor { client = client, interval = 1, history = { path = path, retention = 86400 } }
+      local after = check(second, "read back twice")
+      assert.are.equal(before.count, after.count)
+      assert.are.equal(before.min, after.min)
+      assert.are.equal(before.max, after.max)
+      assert.is_true(math.abs(before.avg - after.avg) < 1e-6) -- read back at another time, summed in another order
+      assert.are.equal("seeded", sql1(path, "SELECT name FROM containers WHERE id = '" .. id .. "'"))
+      second:close()
+    end)
+
+    it("reads back a database denser than its interval as one point per slot", function()
+      local id = ("c0ffee"):rep(10) .. "0003"
+      local t0 = math.floor(moonpod.now()) - 100
+      -- two rows a second (a monitor at 0.5 s wrote them) for a monitor at 1 s
+      local path = seeded_store("dense.db", 3600, ([[
+        INSERT INTO samples WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < 199)
+          SELECT '%s', %d + i * 0.5, i %% 2 * 10, 1000 + i, 1, 5000000000 + i, 1, 1, 1, 1 FROM s;]]):format(id, t0))
+      local m = stats.monitor { client = client, interval = 1, history = { path = path, retention = 3600 } }
+      assert.is_nil(m.store_error)
+      assert.are.equal(200, m.restored)
+      -- the first tier keeps one point a second (the minute tier counts
+      -- every row, and gives the first minute whole: the second tier lacks some)
+      local points, seconds = m:history(id), 0
+      assert.is_true(#points <= 100, #points .. " points")
+      for _, p in ipairs(points) do
+        if p.samples == 1 then
+          seconds = seconds + 1
+          assert.are.equal(0, p.timestamp % 1)
+          assert.are.equal(5, p.cpu_percent, "the slot's mean")
+          assert.are.equal(5000000000 + 2 * (p.timestamp - t0) + 1, p.network_rx_bytes, "the slot's last")
+        end
+      end
+      assert.is_true(seconds >= 40, seconds .. " seconds")
+      m:close()
+    end)
+
+    it("deletes rows past the retention when it writes, reads back none of them, and runs in WAL mode", function()
+      local id = ("c0ffee"):rep(10) .. "0002"
+      local now = math.floor(moonpod.now())
+      local path = seeded_store("retention.db", 600, ([[
+        INSERT INTO samples WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < 49)
+          SELECT '%s', %d + i, 50, 1, 1, 1, 1, 1, 1, 1 FROM s;
+        INSERT INTO samples WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < 99)
+          SELECT '%s', %d + i, 10, 1, 1, 1, 1, 1, 1, 1 FROM s;]]):format(id, now - 5000, id, now - 300))
+      assert.are.equal("150", sql1(path, "SELECT count(*) FROM samples"))
+      assert.are.equal("wal", sql1(path, "PRAGMA journal_mode"))
+
+      local m = stats.monitor { client = client, interval = 1,
+                                history = { path = path, retention = 600, flush_interval = 0.2 } }
+      assert.is_nil(m.store_error)
+      assert.are.equal(100, m.restored, "rows past the retention are not read back")
+      local s = m:summary(id, "cpu_percent", 3600)
+      assert.are.equal(100, s.count)
+      assert.are.equal(10, s.max)
+      -- the next write enforces the retention in its transaction
+      m:watch(name)
+      assert.is_true(engine.wait_for(function() return (m:stats().store_written or 0) > 0 end, 15), "a write")
+      assert.are.equal("0", sql1(path, ("SELECT count(*) FROM samples WHERE t < %d"):format(now - 600)))
+      assert.are.equal("100", sql1(path, ("SELECT count(*) FROM samples WHERE id = '%s'"):format(id)))
+      assert.are.equal("wal", sql1(path, "PRAGMA journal_mode"))
+      m:close()
+    end)
+
     it("reports a corrupt database clearly and keeps the history in memory", function()
       local path = dir .. "/corrupt.db"
       local f = assert(io.open(path, "wb"))
