@@ -30,12 +30,71 @@ local function connections_to(port)
   return mine
 end
 
-local function assert_one_connection(client, port)
+-- The same for a unix socket: the inodes of this process's connections
+-- to the socket at `path`. ss shows the listener's side of each accepted
+-- connection with `path` as its local address and our end's inode as its
+-- peer; our end is then found among this process's sockets.
+local function unix_connections_to(path)
+  local accepted = {}
+  local r = moonpod.run { "ss", "-Hx", "src", path }
+  assert.is_true(r.ok, r.stderr)
+  for line in r.stdout:gmatch("[^\n]+") do
+    local f = {}
+    for w in line:gmatch("%S+") do f[#f + 1] = w end
+    -- u_str ESTAB recv send <path> <inode> * <peer inode>
+    if f[2] == "ESTAB" and f[5] == path then accepted[f[8]] = true end
+  end
+  local all = moonpod.run { "ss", "-Hxp" }
+  assert.is_true(all.ok, all.stderr)
+  local mine = {}
+  for line in all.stdout:gmatch("[^\n]+") do
+    if line:find("pid=" .. engine.pid() .. ",", 1, true) then
+      local inode = line:match("^%S+%s+ESTAB%s+%S+%s+%S+%s+%S+%s+(%d+)")
+      if inode and accepted[inode] then mine[#mine + 1] = inode end
+    end
+  end
+  table.sort(mine)
+  return mine
+end
+
+-- One connection, the same one before and after 50 requests. `count`
+-- lists this process's connections to the engine (connections_to or
+-- unix_connections_to, bound to the port or path).
+local function assert_one_connection(client, count)
   client:list_containers()
-  local before = connections_to(port)
-  assert.are.equal(1, #before, "connections to port " .. port .. ": " .. table.concat(before, " "))
+  local before = count()
+  assert.are.equal(1, #before, "connections: " .. table.concat(before, " "))
   for _ = 1, 50 do client:list_containers { all = true } end
-  assert.are.same(before, connections_to(port))
+  assert.are.same(before, count())
+end
+
+local function over_tcp(port)
+  return function() return connections_to(port) end
+end
+
+local function over_unix(path)
+  return function() return unix_connections_to(path) end
+end
+
+for _, name in ipairs { "podman", "docker" } do
+  describe("a unix socket to " .. name, function()
+    it("serves request after request on one connection", function()
+      local sock = engine.socket(name)
+      local client = moonpod.connect { socket_path = sock }
+      assert.are.equal("unix", client.transport)
+      assert.are.same({}, unix_connections_to(sock .. ".none"))
+      assert_one_connection(client, over_unix(sock))
+      -- an open stream holds a connection of its own, so a request made
+      -- meanwhile needs a second one: the count sees both
+      local events = client:get_events {}
+      client:ping()
+      assert.are.equal(2, #unix_connections_to(sock))
+      events:close()
+      assert.is_true(engine.wait_for(function() return #unix_connections_to(sock) <= 1 end, 5),
+        "the closed stream's connection is still open")
+      client:close()
+    end)
+  end)
 end
 
 describe("https:// to Docker", function()
@@ -60,7 +119,7 @@ describe("https:// to Docker", function()
     assert.are.equal("tls", client.transport)
     assert.are.equal(url, client.endpoint)
     assert.are.equal("table", type(client:list_containers { all = true }))
-    assert_one_connection(client, port)
+    assert_one_connection(client, over_tcp(port))
     client:close()
   end)
 
@@ -135,6 +194,27 @@ describe("ssh:// to Podman", function()
     assert.has_error(function() client:list_containers() end)
   end)
 
+  -- The local end of a tunnel: the unix socket its ssh child listens on.
+  local function tunnel_socket(ssh_pid)
+    local r = moonpod.run { "ss", "-Hxlp" }
+    for line in r.stdout:gmatch("[^\n]+") do
+      if line:find("pid=" .. ssh_pid .. ",", 1, true) then return line:match("^%S+%s+%S+%s+%S+%s+%S+%s+(%S+)") end
+    end
+  end
+
+  it("serves request after request on one connection through the tunnel", function()
+    local before = engine.children("ssh")
+    local client = moonpod.connect(ssh())
+    local pid
+    for _, p in ipairs(engine.children("ssh")) do
+      if not table.concat(before, " "):find(p, 1, true) then pid = p end
+    end
+    local path = tunnel_socket(pid)
+    assert.is_string(path, "ssh " .. tostring(pid) .. " listens on no unix socket")
+    assert_one_connection(client, over_unix(path))
+    client:close()
+  end)
+
   it("stops ssh when the client is garbage-collected", function()
     local before = #engine.children("ssh")
     local client = moonpod.connect(ssh())
@@ -205,7 +285,7 @@ describe("HTTP basic auth", function()
     assert.are.equal("podman", client.runtime)
     assert.are.equal("tcp", client.transport)
     assert.are.equal(url:gsub("^http", "tcp"), client.endpoint)
-    assert_one_connection(client, port)
+    assert_one_connection(client, over_tcp(port))
     client:close()
   end)
 
