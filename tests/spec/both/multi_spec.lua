@@ -144,6 +144,22 @@ describe("moonpod.multi", function()
     assert.are.equal("right", list[on_docker].runtime)
     assert.are.equal("right", m:get_container(on_docker).runtime)
     assert.are.equal("podman", m:engines().left.runtime)
+    -- events too, replayed or followed, and the stream still closes
+    local replayed = 0
+    for ev in m:get_events("left", { since = moonpod.now() - 3600, ["until"] = moonpod.now(),
+                                     filters = { container = on_podman } }) do
+      assert.are.equal("left", ev.runtime)
+      replayed = replayed + 1
+    end
+    assert.is_true(replayed > 0, "no event of " .. on_podman)
+    local live = m:get_events("right", { filters = { container = on_docker } })
+    m:restart_container(on_docker, { timeout = 1 })
+    local ev = live()
+    assert.are.equal("right", ev.runtime)
+    assert.are.equal(on_docker, ev.container_name)
+    assert.is_table(live:stats())
+    live:close()
+    assert.is_nil(live())
   end)
 
   it("routes an operation to the engine that has the container", function()
