@@ -58,8 +58,8 @@ local function unix_connections_to(path)
 end
 
 -- One connection, the same one before and after 50 requests. `count`
--- lists this process's connections to the engine (connections_to or
--- unix_connections_to, bound to the port or path).
+-- lists the client's connections to the engine (see over_tcp, over_unix
+-- and unix_client).
 local function assert_one_connection(client, count)
   client:list_containers()
   local before = count()
@@ -76,23 +76,59 @@ local function over_unix(path)
   return function() return unix_connections_to(path) end
 end
 
+-- A client of the engine's unix socket whose connections can be told from
+-- the others of this process (earlier specs' pooled ones, other clients):
+-- it connects through a path of its own (a symlink; curl pools by path),
+-- and `count()` lists the connections to the socket made since.
+local function unix_client(name)
+  local sock = engine.socket(name)
+  local link = ("%s/%s.sock"):format(os.getenv("MOONPOD_TEST_TMP") or "/tmp", engine.unique("tr"))
+  assert.is_true(moonpod.run({ "ln", "-s", sock, link }).ok)
+  local old = {}
+  for _, inode in ipairs(unix_connections_to(sock)) do old[inode] = true end
+  local client = moonpod.connect { socket_path = link }
+  local function count()
+    local new = {}
+    for _, inode in ipairs(unix_connections_to(sock)) do
+      if not old[inode] then new[#new + 1] = inode end
+    end
+    return new
+  end
+  local function close()
+    client:close()
+    os.remove(link)
+  end
+  return client, count, close
+end
+
 for _, name in ipairs { "podman", "docker" } do
   describe("a unix socket to " .. name, function()
     it("serves request after request on one connection", function()
-      local sock = engine.socket(name)
-      local client = moonpod.connect { socket_path = sock }
+      local client, count, close = unix_client(name)
       assert.are.equal("unix", client.transport)
-      assert.are.same({}, unix_connections_to(sock .. ".none"))
-      assert_one_connection(client, over_unix(sock))
+      assert.are.same({}, unix_connections_to(engine.socket(name) .. ".none"))
+      assert_one_connection(client, count)
       -- an open stream holds a connection of its own, so a request made
       -- meanwhile needs a second one: the count sees both
       local events = client:get_events {}
       client:ping()
-      assert.are.equal(2, #unix_connections_to(sock))
+      assert.are.equal(2, #count())
       events:close()
-      assert.is_true(engine.wait_for(function() return #unix_connections_to(sock) <= 1 end, 5),
+      assert.is_true(engine.wait_for(function() return #count() <= 1 end, 5),
         "the closed stream's connection is still open")
-      client:close()
+      close()
+    end)
+
+    it("keeps its connection out of child processes", function()
+      local client, count, close = unix_client(name)
+      client:list_containers()
+      local mine = count()
+      assert.are.equal(1, #mine)
+      -- a child that held it would keep it open at the engine after close
+      local r = moonpod.run { "sh", "-c", 'ls -l "/proc/$$/fd"' }
+      assert.is_true(r.ok, r.stderr)
+      assert.is_nil(r.stdout:find("socket:[" .. mine[1] .. "]", 1, true), "the child has the connection:\n" .. r.stdout)
+      close()
     end)
   end)
 end
