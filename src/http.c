@@ -17,6 +17,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -104,6 +105,17 @@ static int http_closesocket_cb(void *clientp, curl_socket_t fd)
     if (s)
         http_sock_release(s);
     return close(fd);
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: every connection is close-on-exec. A child
+ * (moonpod.run, a CLI, the ssh tunnel) that inherited one would keep it
+ * open at the engine after moonpod closed it, and with it whatever stream
+ * the engine was serving on it. */
+static curl_socket_t http_opensocket_cb(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    (void)clientp;
+    (void)purpose;
+    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
 }
 
 /* CURLMOPT_SOCKETFUNCTION */
@@ -318,6 +330,7 @@ static int http_setup(http_req *r, const http_opts *o)
         bad |= curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, o->unix_socket) != CURLE_OK;
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, http_opensocket_cb);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, http_closesocket_cb);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_write_cb);

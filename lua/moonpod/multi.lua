@@ -284,6 +284,30 @@ local function routed(method)
   end
 end
 
+-- One engine's event stream, whose events carry the engine's name as
+-- runtime like every other model through the multi object (the stream
+-- itself only knows the engine kind). Read, closed and asked for stats
+-- like the stream it wraps; returns the generic-for values, the last one
+-- closing it when a loop is left.
+local function named_events(name, stream)
+  local function next_event()
+    local e = stream()
+    if type(e) == "table" and rawget(e, "runtime") ~= nil then e.runtime = name end
+    return e
+  end
+  local wrapper = setmetatable({}, {
+    __index = {
+      next = next_event,
+      close = function() return stream:close() end,
+      stats = function() return stream:stats() end,
+    },
+    __call = next_event,
+    __close = function() stream:close() end,
+    __tostring = function() return tostring(stream) end,
+  })
+  return wrapper, nil, nil, wrapper
+end
+
 -- An engine method: multi:method(engine_name, ...) = multi:on(engine_name):method(...).
 local function per_engine(method)
   return function(self, name, ...)
@@ -292,6 +316,7 @@ local function per_engine(method)
     if not ok then error(("bad argument #1 to '%s' (%s)"):format(method, msg), 2) end
     local r = pack(call_on(st, name, method, pack(...)))
     if method == "create_container" then remember(st, r[1], name) end
+    if method == "get_events" then return named_events(name, r[1]) end
     return unpack(r, 1, r.n)
   end
 end

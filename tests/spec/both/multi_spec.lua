@@ -92,8 +92,8 @@ describe("moonpod.multi", function()
 
   teardown(function()
     engine.remove_on("podman", on_podman, twin)
-    engine.remove_on("docker", on_docker, twin, other .. "-gone", other .. "-more")
-    engine.remove_on("podman", other .. "-rm")
+    engine.remove_on("docker", on_docker, twin, other .. "-gone", other .. "-more-docker", other .. "-new-docker")
+    engine.remove_on("podman", other .. "-rm", other .. "-more-podman", other .. "-new-podman")
   end)
 
   after_each(function()
@@ -144,6 +144,22 @@ describe("moonpod.multi", function()
     assert.are.equal("right", list[on_docker].runtime)
     assert.are.equal("right", m:get_container(on_docker).runtime)
     assert.are.equal("podman", m:engines().left.runtime)
+    -- events too, replayed or followed, and the stream still closes
+    local replayed = 0
+    for ev in m:get_events("left", { since = moonpod.now() - 3600, ["until"] = moonpod.now(),
+                                     filters = { container = on_podman } }) do
+      assert.are.equal("left", ev.runtime)
+      replayed = replayed + 1
+    end
+    assert.is_true(replayed > 0, "no event of " .. on_podman)
+    local live = m:get_events("right", { filters = { container = on_docker } })
+    m:restart_container(on_docker, { timeout = 1 })
+    local ev = live()
+    assert.are.equal("right", ev.runtime)
+    assert.are.equal(on_docker, ev.container_name)
+    assert.is_table(live:stats())
+    live:close()
+    assert.is_nil(live())
   end)
 
   it("routes an operation to the engine that has the container", function()
@@ -263,28 +279,36 @@ describe("moonpod.multi", function()
     assert.is_true(took < 3.5, ("took %.2fs"):format(took))
   end)
 
-  it("routes every per-container method the client has", function()
-    local m = open(both())
-    local client = m.clients.docker
-    if not (client.pause_container and client.kill_container and client.wait_container
-        and client.get_container_logs) then
-      pending("the client has no pause/kill/wait/logs yet")
-      return
-    end
-    local name = other .. "-more"
-    engine.container { engine = "docker", name = name, cmd = "echo hello; trap 'exit 3' TERM; while true; do sleep 0.2; done" }
-    m:pause_container(name)
-    assert.are.equal("paused", state_on("docker", name))
-    m:unpause_container(name)
-    assert.are.equal("running", state_on("docker", name))
-    local logs = m:get_container_logs(name, { tail = 10 })
-    assert.are.equal("hello", logs[1].text)
-    local waiter = moonpod.spawn(function() return m:wait_container(name) end)
-    m:kill_container(name, { signal = "SIGTERM" })
-    assert.are.equal(3, waiter:join())
-    assert.are.equal("exited", state_on("docker", name))
-    m:remove_container(name)
-  end)
+  for _, e in ipairs { "podman", "docker" } do
+    it("routes every per-container method to " .. e .. " when the container is there", function()
+      local m = open(both())
+      local name = other .. "-more-" .. e
+      engine.container { engine = e, name = name, cmd = "echo hello; trap 'exit 3' TERM; while true; do sleep 0.2; done" }
+      local id = engine.cli_on(e, "inspect", "--format", "{{.Id}}", name)
+      m:pause_container(name)
+      assert.are.equal("paused", state_on(e, name))
+      m:unpause_container(name)
+      assert.are.equal("running", state_on(e, name))
+      local logs = m:get_container_logs(name, { tail = 10 })
+      assert.are.equal("hello", logs[1].text)
+      local stats = m:get_container_stats(name)
+      assert.are.equal(id, stats.container_id)
+      assert.is_number(stats.cpu_percent)
+      assert.is_true(stats.pids >= 1)
+      local sampled = 0
+      for s in m:get_container_stats(name, { stream = true }) do
+        assert.are.equal(id, s.container_id)
+        sampled = sampled + 1
+        if sampled == 2 then break end
+      end
+      local waiter = moonpod.spawn(function() return m:wait_container(name) end)
+      m:kill_container(name, { signal = "SIGTERM" })
+      assert.are.equal(3, waiter:join())
+      assert.are.equal("exited", state_on(e, name))
+      m:remove_container(name)
+      assert.are.same({}, m:list_containers { all = true, filters = { name = name } })
+    end)
+  end
 
   it("passes engine-wide calls to the named engine", function()
     local m = open(both())
@@ -293,6 +317,55 @@ describe("moonpod.multi", function()
     local ok, msg = pcall(m.get_system_info, m, "nope")
     assert.is_false(ok)
     assert.matches("no engine named 'nope'", msg)
+  end)
+
+  it("creates on the named engine, and routes the new id there", function()
+    local m = open(both())
+    local since = moonpod.now()
+    local made_on = {}
+    for _, e in ipairs { "podman", "docker" } do
+      local name = other .. "-new-" .. e
+      made_on[e] = name
+      local id = m:create_container(e, { name = name, image = engine.image(e), network = "none",
+                                         cmd = "trap 'exit 0' TERM; while true; do sleep 0.2; done" })
+      assert.are.equal(id, engine.cli_on(e, "inspect", "--format", "{{.Id}}", name))
+      assert.are.equal("created", state_on(e, name))
+      m:start_container(id)
+      assert.are.equal("running", state_on(e, name))
+      local c = m:get_container(id)
+      assert.are.equal(e, c.runtime)
+      assert.are.equal(name, c.name)
+    end
+    -- each engine's events come from that engine only
+    for _, e in ipairs { "podman", "docker" } do
+      local mine, theirs = {}, 0
+      local other_engine = e == "podman" and "docker" or "podman"
+      for ev in m:get_events(e, { since = since, ["until"] = moonpod.now(), filters = { type = "container" } }) do
+        if ev.container_name == made_on[e] then mine[#mine + 1] = ev.action end
+        if ev.container_name == made_on[other_engine] then theirs = theirs + 1 end
+      end
+      assert.matches("create.*start", table.concat(mine, " "))
+      assert.are.equal(0, theirs, e .. " reported the other engine's container")
+    end
+    local ok, msg = pcall(m.create_container, m, "nope", { image = "x" })
+    assert.is_false(ok)
+    assert.matches("no engine named 'nope'", msg)
+  end)
+
+  it("lists the named engine's pods, and says Docker has none to list", function()
+    local m = open(both())
+    local pod = engine.unique("mpod")
+    engine.cli_on("podman", "pod", "create", "--label", "made=multi", "--name", pod)
+    local ok, pods = pcall(m.list_pods, m, "podman")
+    engine.cli_on("podman", "pod", "rm", "-f", pod)
+    assert.is_true(ok, tostring(pods))
+    local found
+    for _, p in ipairs(pods) do
+      if p.name == pod then found = p end
+    end
+    assert.is_table(found, "the pod is not in the list")
+    assert.are.equal("multi", found.labels.made)
+    assert.are.equal("unsupported", failure(m.list_pods, m, "docker").kind)
   end)
 
   it("closes every client; later calls raise", function()

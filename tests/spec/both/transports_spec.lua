@@ -30,12 +30,107 @@ local function connections_to(port)
   return mine
 end
 
-local function assert_one_connection(client, port)
+-- The same for a unix socket: the inodes of this process's connections
+-- to the socket at `path`. ss shows the listener's side of each accepted
+-- connection with `path` as its local address and our end's inode as its
+-- peer; our end is then found among this process's sockets.
+local function unix_connections_to(path)
+  local accepted = {}
+  local r = moonpod.run { "ss", "-Hx", "src", path }
+  assert.is_true(r.ok, r.stderr)
+  for line in r.stdout:gmatch("[^\n]+") do
+    local f = {}
+    for w in line:gmatch("%S+") do f[#f + 1] = w end
+    -- u_str ESTAB recv send <path> <inode> * <peer inode>
+    if f[2] == "ESTAB" and f[5] == path then accepted[f[8]] = true end
+  end
+  local all = moonpod.run { "ss", "-Hxp" }
+  assert.is_true(all.ok, all.stderr)
+  local mine = {}
+  for line in all.stdout:gmatch("[^\n]+") do
+    if line:find("pid=" .. engine.pid() .. ",", 1, true) then
+      local inode = line:match("^%S+%s+ESTAB%s+%S+%s+%S+%s+%S+%s+(%d+)")
+      if inode and accepted[inode] then mine[#mine + 1] = inode end
+    end
+  end
+  table.sort(mine)
+  return mine
+end
+
+-- One connection, the same one before and after 50 requests. `count`
+-- lists the client's connections to the engine (see over_tcp, over_unix
+-- and unix_client).
+local function assert_one_connection(client, count)
   client:list_containers()
-  local before = connections_to(port)
-  assert.are.equal(1, #before, "connections to port " .. port .. ": " .. table.concat(before, " "))
+  local before = count()
+  assert.are.equal(1, #before, "connections: " .. table.concat(before, " "))
   for _ = 1, 50 do client:list_containers { all = true } end
-  assert.are.same(before, connections_to(port))
+  assert.are.same(before, count())
+end
+
+local function over_tcp(port)
+  return function() return connections_to(port) end
+end
+
+local function over_unix(path)
+  return function() return unix_connections_to(path) end
+end
+
+-- A client of the engine's unix socket whose connections can be told from
+-- the others of this process (earlier specs' pooled ones, other clients):
+-- it connects through a path of its own (a symlink; curl pools by path),
+-- and `count()` lists the connections to the socket made since.
+local function unix_client(name)
+  local sock = engine.socket(name)
+  local link = ("%s/%s.sock"):format(os.getenv("MOONPOD_TEST_TMP") or "/tmp", engine.unique("tr"))
+  assert.is_true(moonpod.run({ "ln", "-s", sock, link }).ok)
+  local old = {}
+  for _, inode in ipairs(unix_connections_to(sock)) do old[inode] = true end
+  local client = moonpod.connect { socket_path = link }
+  local function count()
+    local new = {}
+    for _, inode in ipairs(unix_connections_to(sock)) do
+      if not old[inode] then new[#new + 1] = inode end
+    end
+    return new
+  end
+  local function close()
+    client:close()
+    os.remove(link)
+  end
+  return client, count, close
+end
+
+for _, name in ipairs { "podman", "docker" } do
+  describe("a unix socket to " .. name, function()
+    it("serves request after request on one connection", function()
+      local client, count, close = unix_client(name)
+      assert.are.equal("unix", client.transport)
+      assert.are.same({}, unix_connections_to(engine.socket(name) .. ".none"))
+      assert_one_connection(client, count)
+      -- an open stream holds a connection of its own, so a request made
+      -- meanwhile needs a second one: the count sees both
+      local events = client:get_events {}
+      client:ping()
+      assert.are.equal(2, #count())
+      events:close()
+      assert.is_true(engine.wait_for(function() return #count() <= 1 end, 5),
+        "the closed stream's connection is still open")
+      close()
+    end)
+
+    it("keeps its connection out of child processes", function()
+      local client, count, close = unix_client(name)
+      client:list_containers()
+      local mine = count()
+      assert.are.equal(1, #mine)
+      -- a child that held it would keep it open at the engine after close
+      local r = moonpod.run { "sh", "-c", 'ls -l "/proc/$$/fd"' }
+      assert.is_true(r.ok, r.stderr)
+      assert.is_nil(r.stdout:find("socket:[" .. mine[1] .. "]", 1, true), "the child has the connection:\n" .. r.stdout)
+      close()
+    end)
+  end)
 end
 
 describe("https:// to Docker", function()
@@ -60,7 +155,7 @@ describe("https:// to Docker", function()
     assert.are.equal("tls", client.transport)
     assert.are.equal(url, client.endpoint)
     assert.are.equal("table", type(client:list_containers { all = true }))
-    assert_one_connection(client, port)
+    assert_one_connection(client, over_tcp(port))
     client:close()
   end)
 
@@ -135,6 +230,27 @@ describe("ssh:// to Podman", function()
     assert.has_error(function() client:list_containers() end)
   end)
 
+  -- The local end of a tunnel: the unix socket its ssh child listens on.
+  local function tunnel_socket(ssh_pid)
+    local r = moonpod.run { "ss", "-Hxlp" }
+    for line in r.stdout:gmatch("[^\n]+") do
+      if line:find("pid=" .. ssh_pid .. ",", 1, true) then return line:match("^%S+%s+%S+%s+%S+%s+%S+%s+(%S+)") end
+    end
+  end
+
+  it("serves request after request on one connection through the tunnel", function()
+    local before = engine.children("ssh")
+    local client = moonpod.connect(ssh())
+    local pid
+    for _, p in ipairs(engine.children("ssh")) do
+      if not table.concat(before, " "):find(p, 1, true) then pid = p end
+    end
+    local path = tunnel_socket(pid)
+    assert.is_string(path, "ssh " .. tostring(pid) .. " listens on no unix socket")
+    assert_one_connection(client, over_unix(path))
+    client:close()
+  end)
+
   it("stops ssh when the client is garbage-collected", function()
     local before = #engine.children("ssh")
     local client = moonpod.connect(ssh())
@@ -205,7 +321,7 @@ describe("HTTP basic auth", function()
     assert.are.equal("podman", client.runtime)
     assert.are.equal("tcp", client.transport)
     assert.are.equal(url:gsub("^http", "tcp"), client.endpoint)
-    assert_one_connection(client, port)
+    assert_one_connection(client, over_tcp(port))
     client:close()
   end)
 

@@ -260,6 +260,44 @@ for _, name in ipairs { "podman", "docker" } do
       assert.are.same({ die = true }, out.dies)
     end)
 
+    it("follows events live: a container started after the stream opened is seen", function()
+      local id, cname = container { create_only = true }
+      local out = eval([[
+        local events = client:get_events { filters = { container = %q } }
+        local seen
+        local reader = moonpod.spawn(function()
+          for e in events do
+            if e.action == "start" then
+              seen = { action = e.action, type = e.type, id = e.container_id, name = e.container_name,
+                       image = e.image, timestamp = e.timestamp }
+              break
+            end
+          end
+        end)
+        -- the CLI child may subscribe a little after get_events returns: a
+        -- start it missed is followed by another (a restart), until one is seen
+        local opened, starts = moonpod.now(), 0
+        for _ = 1, 5 do
+          if starts == 0 then client:start_container(%q) else client:restart_container(%q, { timeout = 0 }) end
+          starts = starts + 1
+          local t0 = moonpod.monotonic()
+          while not seen and moonpod.monotonic() - t0 < 3 do moonpod.sleep(0.05) end
+          if seen then break end
+        end
+        if not seen then reader:cancel() end
+        events:close()
+        return { seen = seen or false, starts = starts, opened = opened }
+      ]], cname, cname, cname)
+      assert.is_table(out.seen, "no start event came through the live stream")
+      assert.are.equal("start", out.seen.action)
+      assert.are.equal("container", out.seen.type)
+      assert.are.equal(id, out.seen.id)
+      assert.are.equal(cname, out.seen.name)
+      assert.matches("moonpod%-test", out.seen.image)
+      assert.is_true(out.seen.timestamp >= out.opened - 1, "an old event: " .. out.seen.timestamp)
+      assert.are.equal("running", api:get_container(cname).status)
+    end)
+
     it("lists pods on Podman, says unsupported on Docker", function()
       local pod = engine.unique("cli-pod")
       if name == "podman" then engine.cli_on(name, "pod", "create", "--label", "team=a", "--name", pod) end
