@@ -12,11 +12,20 @@
 #include "models.h"
 #include "stream.h"
 
-/* libpod streams {"Error": ..., "Stats": [one per container]}. */
+/* libpod streams {"Error": ..., "Stats": [one per container]}. For a
+ * container it doesn't know (or that was removed meanwhile) it sends one
+ * {"Error": {}, "Stats": null} with a 200 and ends: not_found, as Docker's
+ * 404 is. The scratch holds the id asked for. */
 static void client_split_podman_stats(stream *s, cJSON *value)
 {
     cJSON *list = cJSON_GetObjectItemCaseSensitive(value, "Stats");
     cJSON *item = cJSON_IsArray(list) ? list->child : NULL;
+    if (cJSON_IsNull(list)) {
+        const char *id = stream_scratch(s, 1);
+        char message[256];
+        snprintf(message, sizeof message, "no such container: %s (no stats from podman)", id ? id : "?");
+        stream_fail(s, ERR_NOT_FOUND, message);
+    }
     while (item) {
         cJSON *next = item->next;
         stream_queue_json(s, cJSON_DetachItemViaPointer(list, item));
@@ -53,7 +62,12 @@ static int client_stats_stream(lua_State *L, client *c, const char *id)
         .push = client_push_stats,
         .runtime = c->eng.runtime,
     };
-    stream_open(L, 1, &c->eng, &rq, &spec);
+    stream *s = stream_open(L, 1, &c->eng, &rq, &spec);
+    if (c->eng.runtime == RUNTIME_PODMAN) {
+        char *named = stream_scratch(s, strlen(id) + 1);
+        if (named)
+            memcpy(named, id, strlen(id) + 1);
+    }
     return stream_push_for(L, -1);
 }
 
@@ -180,8 +194,16 @@ static int client_stats_k(lua_State *L, int status, lua_KContext ctx)
     model_cpu_sample now, base;
     const model_cpu_sample *basep = NULL;
     const char *id = lua_tostring(L, 2);
-    if (!cJSON_IsObject(doc) || !model_stats_docker_cpu(doc, &now))
+    if (!cJSON_IsObject(doc))
         return client_bad_shape(L, c, &op->stats, "stats that are not a sample");
+    if (!model_stats_docker_cpu(doc, &now)) {
+        if (!cJSON_GetObjectItemCaseSensitive(doc, "cpu_stats"))
+            return client_bad_shape(L, c, &op->stats, "stats that are not a sample");
+        /* not running: no time, no counters, nothing to keep as a base */
+        op->stats.json = NULL;
+        model_push_stats(L, doc, RUNTIME_DOCKER, NULL, 0);
+        return 1;
+    }
     cpu_cache_entry *prev = client_cpu_cache_slot(c, id, 0);
     if (prev && prev->s.at < now.at && prev->s.total_ns <= now.total_ns) {
         base = prev->s;

@@ -105,6 +105,10 @@ static int client_l_get_container_logs(lua_State *L)
     client_add_times(&b, &times);
     luaL_pushresult(&b);
     engine_request rq = {.method = "GET", .path = client_container_path(L, id, lua_tostring(L, -1))};
+    /* a list is one answer like any other: it has the request timeout
+     * (when there is one); only an iterator may wait for ever */
+    if (!as_stream && c->eng.request_timeout_ms > 0)
+        rq.timeout_ms = c->eng.request_timeout_ms;
     stream_spec spec = {
         .framing = STREAM_LOG_MUX,
         .policy = STREAM_PAUSE,

@@ -285,7 +285,7 @@ static int engine_map_tls(const engine *e, const http_result *res, engine_reply 
     }
 }
 
-static void engine_map_transport(const engine *e, const http_result *res, engine_reply *r)
+static void engine_map_transport(const engine *e, const http_result *res, int flags, engine_reply *r)
 {
     const char *who = e->ep.display ? e->ep.display : "the engine";
     if (res->code == CURLE_OK && res->status == 401)
@@ -313,9 +313,17 @@ static void engine_map_transport(const engine *e, const http_result *res, engine
     case CURLE_GOT_NOTHING:
         engine_fail(r, ERR_CONNECTION, 0, "%s closed the connection without answering", who);
         break;
+    case CURLE_PARTIAL_FILE:
+        /* An answer shorter than it said it would be is a malformed
+         * answer. A stream's end is judged by what its decoders hold
+         * (stream.c): a break between two values is the connection's. */
+        if (!(flags & ENGINE_STREAM)) {
+            engine_fail(r, ERR_PROTOCOL, res->status, "the response from %s was truncated (%s)", who, res->error);
+            break;
+        }
+        /* fall through */
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
-    case CURLE_PARTIAL_FILE:
         engine_fail(r, ERR_CONNECTION, res->status, "the connection to %s broke before the response was complete (%s)",
                     who, res->error);
         break;
@@ -397,7 +405,7 @@ static void engine_map_body(const engine *e, const http_result *res, int flags, 
 static void engine_map(const engine *e, const http_result *res, int flags, engine_reply *r)
 {
     if (res->code != CURLE_OK || res->status == 401)
-        engine_map_transport(e, res, r);
+        engine_map_transport(e, res, flags, r);
     else if (res->status >= 400)
         engine_map_status(e, res, r);
     else if (res->status < 200 || (res->status >= 300 && res->status != 304))

@@ -129,6 +129,12 @@ static void ms_docker_read(const cJSON *s, const model_cpu_sample *base, model_s
     model_stats_docker_cpu(s, &now);
     if (cpu < 0 && base)
         cpu = ms_cpu_since(&now, base);
+    if (now.at <= 0 && ms_get(s, "cpu_stats")) {
+        /* a container that is not running: Docker answers with the zero
+         * time and no counters; a sample of zeros, as Podman's is */
+        now.at = 0;
+        cpu = 0;
+    }
     v->cpu_percent = cpu;
     v->cpu_total_ns = now.total_ns;
     v->timestamp = now.at;

@@ -46,6 +46,9 @@ struct stream {
     frame_lines fl;
     int raw_lines;           /* a log stream that turned out not to be framed */
     void *scratch;
+    engine_errkind fail_kind;/* what the decoders found wrong (stream_fail), or ERR_NONE */
+    char fail_message[256];
+    char who[160];           /* the engine's endpoint, for messages */
 };
 
 /* ---- the queue ---- */
@@ -210,29 +213,64 @@ static int stream_on_data(const char *p, size_t n, void *ud)
     int rc = s->spec.framing == STREAM_JSON ? frame_json_feed(&s->fj, p, n, stream_on_json, s)
                                             : stream_decode_logs(s, p, n);
     s->bytes_in += n;
-    return rc == -1 ? HTTP_DATA_ABORT : HTTP_DATA_OK;
+    return rc == -1 || s->fail_kind != ERR_NONE ? HTTP_DATA_ABORT : HTTP_DATA_OK;
 }
 
-/* The transfer is over: flush what the decoders hold, note a stream cut in
- * the middle of a value. */
+void stream_fail(stream *s, engine_errkind kind, const char *message)
+{
+    if (s->fail_kind != ERR_NONE)
+        return; /* the first reason is the one that counts */
+    s->fail_kind = kind;
+    snprintf(s->fail_message, sizeof s->fail_message, "%s", message);
+}
+
+/* Flushes what the log decoders hold at the end of the transfer; returns
+ * 1 when a frame was begun and not finished. The text of a cut frame is
+ * dropped: half a line handed out as a whole one would be a lie. */
+static int stream_finish_logs(stream *s)
+{
+    if (s->raw_lines) {
+        /* no framing to be cut: an unterminated last line is just output */
+        frame_lines_finish(&s->fl, 1, stream_on_line, s);
+        return 0;
+    }
+    int cut = s->fm.hdr_len > 0 || s->fm.remaining > 0;
+    if (s->fm.remaining > 0)
+        (s->fm.stream == 2 ? &s->fm.err : &s->fm.out)->len = 0;
+    frame_mux_finish(&s->fm, stream_on_line, s);
+    return cut;
+}
+
+/* A value or frame begun and not finished when the transfer ends is a
+ * protocol error, whether the engine ended the response there or the
+ * connection broke: the stream itself is malformed. A timeout stays a
+ * timeout; a break with nothing pending stays a connection error. */
+static void stream_note_cut(stream *s)
+{
+    engine_errkind was = s->end.kind;
+    if (was != ERR_NONE && was != ERR_CONNECTION)
+        return;
+    s->end.kind = ERR_PROTOCOL;
+    snprintf(s->end.message, sizeof s->end.message, "the stream from %s was cut in the middle of a %s (%s)", s->who,
+             s->spec.framing == STREAM_JSON ? "JSON value" : "log frame",
+             was == ERR_NONE ? "the engine ended its response there" : "the connection closed before it was complete");
+}
+
+/* The transfer is over: flush what the decoders hold, say why it ended
+ * when that was not the engine's doing. */
 static void stream_on_end(void *ud)
 {
     stream *s = ud;
     s->eop = NULL;
     s->ended = 1;
-    int cut = 0;
-    if (s->spec.framing == STREAM_JSON) {
-        cut = frame_json_pending(&s->fj) > 0;
-    } else if (s->raw_lines) {
-        frame_lines_finish(&s->fl, 1, stream_on_line, s);
-    } else {
-        cut = s->fm.hdr_len > 0 || s->fm.remaining > 0;
-        frame_mux_finish(&s->fm, stream_on_line, s);
-    }
-    if (cut && s->end.kind == ERR_NONE) {
-        s->end.kind = ERR_PROTOCOL;
-        snprintf(s->end.message, sizeof s->end.message, "the stream ended in the middle of a %s",
-                 s->spec.framing == STREAM_JSON ? "JSON value" : "log frame");
+    int cut = s->spec.framing == STREAM_JSON ? frame_json_pending(&s->fj) > 0 : stream_finish_logs(s);
+    if (s->fail_kind != ERR_NONE) {
+        /* the decoders stopped the transfer: their reason, not curl's */
+        s->end.kind = s->fail_kind;
+        s->end.status = 0; /* the HTTP status said all was well */
+        snprintf(s->end.message, sizeof s->end.message, "%s", s->fail_message);
+    } else if (cut) {
+        stream_note_cut(s);
     }
     if (s->waiting)
         task_wake(&s->wait);
@@ -454,6 +492,7 @@ stream *stream_open(lua_State *L, int owner_idx, engine *e, const engine_request
     luaL_setmetatable(L, STREAM_MT);
     lua_pushvalue(L, owner_idx);
     lua_setiuservalue(L, -2, 1);
+    snprintf(s->who, sizeof s->who, "%s", e->ep.display ? e->ep.display : "the engine");
     engine_request r = *rq;
     r.flags |= ENGINE_STREAM;
     r.on_data = stream_on_data;

@@ -65,6 +65,12 @@ stream *stream_open(lua_State *L, int owner_idx, engine *e, const engine_request
 /* Queues a JSON item (from a split function). */
 void stream_queue_json(stream *s, cJSON *item);
 
+/* Ends the stream with an error found in what the engine sent (from a
+ * split function: an answer that says the container is gone): the
+ * transfer stops, items already queued are still read, then the error is
+ * raised. */
+void stream_fail(stream *s, engine_errkind kind, const char *message);
+
 /* Per-stream scratch for split and push functions (e.g. the previous stats
  * sample of a container); freed with the stream. */
 void *stream_scratch(stream *s, size_t size);

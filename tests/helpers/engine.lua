@@ -43,7 +43,10 @@ function M.cli_argv(name)
     return argv
   end
   -- the Debian client speaks the engine's own API version
-  local docker = io.open("/usr/bin/docker") and "/usr/bin/docker" or "docker"
+  -- closed at once: a handle left to the collector shows in fd counts
+  local f = io.open("/usr/bin/docker")
+  local docker = f and "/usr/bin/docker" or "docker"
+  if f then f:close() end
   return { docker, "--host", env("MOONPOD_TEST_DOCKER_HOST") }
 end
 

@@ -16,6 +16,20 @@ local function failure(fn, ...)
   return err
 end
 
+-- pcall(fn, ...) in a task: its results, or a failure of the test when it
+-- is still waiting after `seconds` (instead of a test that hangs).
+local function within(seconds, fn, ...)
+  local task = moonpod.spawn(pcall, fn, ...)
+  local over = { done = true, failed = true, cancelled = true }
+  local deadline = moonpod.monotonic() + seconds
+  while not over[task:status()] and moonpod.monotonic() < deadline do moonpod.sleep(0.05) end
+  if not over[task:status()] then
+    task:cancel()
+    error(("still waiting after %g s"):format(seconds), 2)
+  end
+  return task:join()
+end
+
 describe("a misbehaving engine", function()
   local runners = {}
   local function engine(routes, cfg)
@@ -64,11 +78,14 @@ describe("a misbehaving engine", function()
     assert.matches("not JSON", err.message)
   end)
 
-  it("a truncated body is a connection error", function()
-    local client = engine { "/v1.41/containers=truncate" }
+  it("a body shorter than its Content-Length is a protocol error", function()
+    local client, sock = engine { "/v1.41/containers=truncate" }
     local err = failure(client.get_container, client, "x")
-    assert.are.equal("connection", err.kind)
-    assert.matches("before the response was complete", err.message)
+    assert.are.equal("protocol", err.kind)
+    assert.matches("truncated", err.message)
+    assert.matches(sock:gsub("%p", "%%%0"), err.message)
+    -- the client is still usable afterwards
+    assert.is_true(client:ping())
   end)
 
   it("an engine that never answers times out", function()
@@ -140,6 +157,31 @@ describe("a misbehaving engine", function()
     assert.are.equal("timeout", err.kind)
     assert.matches("[Cc]onnect", err.message)
     assert.is_true(moonpod.now() - t0 < 5)
+  end)
+
+  it("a list of logs obeys the request timeout; followed logs wait", function()
+    local client = engine({ "/v1.41/containers/x/logs=stall" }, { request_timeout = 0.5 })
+    -- in a task, so that a read that never ends fails the test instead of hanging it
+    local ok, err = within(3, client.get_container_logs, client, "x", { tail = 10 })
+    assert.is_false(ok)
+    assert.is_true(moonpod.is_error(err))
+    assert.are.equal("timeout", err.kind)
+    local follower = moonpod.spawn(function()
+      for _ in client:get_container_logs("x", { follow = true }) do end
+    end)
+    moonpod.sleep(1.2)
+    assert.are.equal("waiting", follower:status()) -- a stream has no request timeout
+    follower:cancel()
+  end)
+
+  it("a list of logs that stalls mid-frame times out", function()
+    local file = fake_engine.file("half.bin", fake_engine.frame(1, "2026-11-28T15:40:24Z a whole line\n") ..
+      fake_engine.frame(1, "2026-11-28T15:40:25Z and half"):sub(1, 20))
+    local client = engine({ "/v1.41/containers/x/logs=chunks:" .. file }, { request_timeout = 0.5 })
+    local ok, err = within(3, client.get_container_logs, client, "x")
+    assert.is_false(ok)
+    assert.is_true(moonpod.is_error(err))
+    assert.are.equal("timeout", err.kind)
   end)
 
   it("a body that stalls half-way times out", function()

@@ -61,16 +61,62 @@ describe("streams", function()
     events:close()
   end)
 
-  it("report a connection dropped in the middle of an event", function()
+  it("report a connection dropped in the middle of an event as a protocol error", function()
     local file = fake.file("cut.json", event(1) .. "\n" .. event(2):sub(1, 40))
-    local client = client_for { "/v1.41/events=chunks-close:" .. file }
+    local sock, runner = fake.start { "/v1.41/events=chunks-close:" .. file }
+    runners[#runners + 1] = runner
+    local client = moonpod.connect { socket_path = sock }
     local events = client:get_events()
     assert.are.equal("c1", events().container_name)
     local ok, err = pcall(events)
     assert.is_false(ok)
     assert.is_true(moonpod.is_error(err))
-    assert.is_truthy(({ protocol = true, connection = true })[err.kind])
+    assert.are.equal("protocol", err.kind)
+    assert.matches("cut in the middle of a JSON value", err.message)
+    assert.matches(sock:gsub("%p", "%%%0"), err.message)
     assert.is_nil(events()) -- the error is raised once; then the stream is over
+  end)
+
+  it("report a log frame cut in the middle as a protocol error, and never hand out its part", function()
+    local whole = fake.frame(1, "2026-11-28T15:40:24Z whole line\n")
+    local cut = fake.frame(2, "2026-11-28T15:40:25Z half of a line that never ends\n"):sub(1, 30)
+    local sock, runner = fake.start { "/v1.41/containers/x/logs=chunks-close:" .. fake.file("cut.bin", whole .. cut) }
+    runners[#runners + 1] = runner
+    local client = moonpod.connect { socket_path = sock }
+    local lines = {}
+    local ok, err = pcall(function()
+      for l in client:get_container_logs("x", { stream = true }) do lines[#lines + 1] = l.stream .. ":" .. l.text end
+    end)
+    assert.is_false(ok)
+    assert.are.equal("protocol", err.kind)
+    assert.matches("cut in the middle of a log frame", err.message)
+    assert.matches(sock:gsub("%p", "%%%0"), err.message)
+    assert.are.same({ "stdout:whole line" }, lines)
+    -- the list form says the same
+    local lok, lerr = pcall(client.get_container_logs, client, "x")
+    assert.is_false(lok)
+    assert.are.equal("protocol", lerr.kind)
+  end)
+
+  it("report a connection closed between two values as a connection error", function()
+    local client = client_for {
+      "/v1.41/events=chunks-close:" .. fake.file("two.json", event(1) .. "\n" .. event(2) .. "\n"),
+      "/v1.41/containers/x/logs=chunks-close:" .. fake.file("two.bin",
+        fake.frame(1, "2026-11-28T15:40:24Z one\n") .. fake.frame(1, "2026-11-28T15:40:24Z two\n")),
+    }
+    local events = client:get_events()
+    assert.are.equal("c1", events().container_name)
+    assert.are.equal("c2", events().container_name)
+    local ok, err = pcall(events)
+    assert.is_false(ok)
+    assert.are.equal("connection", err.kind)
+    local lines = {}
+    ok, err = pcall(function()
+      for l in client:get_container_logs("x", { follow = true }) do lines[#lines + 1] = l.text end
+    end)
+    assert.is_false(ok)
+    assert.are.equal("connection", err.kind)
+    assert.are.same({ "one", "two" }, lines)
   end)
 
   it("are never cut by the request timeout", function()

@@ -3,6 +3,7 @@
 
 local moonpod = require "moonpod"
 local engine = require "helpers.engine"
+local open_fds = require("helpers.fake").open_fds -- counts /proc/self/fd; no fake engine here
 
 describe("operations on " .. engine.name, function()
   local client
@@ -70,6 +71,27 @@ describe("operations on " .. engine.name, function()
       assert.are.equal("not_found", err.kind)
     end)
 
+    it("reports what the engine refuses as api, with its status and its own message", function()
+      -- each engine refuses something with a 4xx that is neither 404 nor 409
+      local ok, err
+      if engine.name == "docker" then
+        ok, err = pcall(client.create_container, client,
+          { name = engine.unique("bogus"), image = engine.image(), network = "none", restart_policy = { name = "bogus" } })
+        assert.is_false(ok)
+        assert.are.equal(400, err.status_code)
+        assert.matches("invalid restart policy", err.message)
+      else
+        local id = create { cmd = "true" }
+        ok, err = pcall(client.get_container_logs, client, id, { since = "not-a-time" })
+        assert.is_false(ok)
+        assert.are.equal(400, err.status_code)
+        assert.matches("failed to parse query parameter 'since'", err.message)
+      end
+      assert.are.equal("api", err.kind)
+      assert.is_table(err.response_data)
+      assert.is_truthy(err.message:find(err.response_data.message, 1, true)) -- the engine's words, whole
+    end)
+
     it("reports a name in use as conflict", function()
       local _, name = create { cmd = "true" }
       local ok, err = pcall(client.create_container, client, { name = name, image = engine.image(), network = "none" })
@@ -118,9 +140,15 @@ describe("operations on " .. engine.name, function()
       local ok, err = pcall(client.wait_container, client, id, { timeout = 0.3 })
       assert.is_false(ok)
       assert.are.equal("timeout", err.kind)
+      open_fds() -- the first child the count starts is not counted
       local t = moonpod.spawn(client.wait_container, client, id)
-      moonpod.sleep(0.1)
+      moonpod.sleep(0.2)
+      local waiting, waiting_list = open_fds()
       assert.is_true(t:cancel())
+      -- the wait's connection is closed by the cancel itself, not by a later collection
+      local after, after_list = open_fds()
+      assert.is_true(after < waiting, ("open fds: %d while waiting, %d after the cancel:\n%s\nthen:\n%s"):format(
+        waiting, after, waiting_list, after_list))
       client:kill_container(id)
     end)
 
@@ -198,6 +226,11 @@ describe("operations on " .. engine.name, function()
       local ok, err = pcall(client.get_container_logs, client, "no-such-" .. engine.unique())
       assert.is_false(ok)
       assert.are.equal("not_found", err.kind)
+      ok, err = pcall(function()
+        for _ in client:get_container_logs("no-such-" .. engine.unique(), { follow = true }) do end
+      end)
+      assert.is_false(ok)
+      assert.are.equal("not_found", err.kind)
     end)
   end)
 
@@ -247,10 +280,20 @@ describe("operations on " .. engine.name, function()
       assert.is_true(gap > 0.5 and gap < 3, "gap " .. gap)
     end)
 
-    it("an unknown container is not_found", function()
-      local ok, err = pcall(client.get_container_stats, client, "no-such-" .. engine.unique())
+    it("an unknown container is not_found, one-shot or streamed", function()
+      local missing = "no-such-" .. engine.unique()
+      local ok, err = pcall(client.get_container_stats, client, missing)
       assert.is_false(ok)
       assert.are.equal("not_found", err.kind)
+      local samples = 0
+      ok, err = pcall(function()
+        for _ in client:get_container_stats(missing, { stream = true }) do samples = samples + 1 end
+      end)
+      assert.is_false(ok, "the stream ended without an error")
+      assert.is_true(moonpod.is_error(err))
+      assert.are.equal("not_found", err.kind)
+      assert.is_truthy(err.message:find(missing, 1, true), err.message)
+      assert.are.equal(0, samples)
     end)
 
     it("samples asked for together come back to each asker (one request on Podman)", function()
@@ -279,16 +322,22 @@ describe("operations on " .. engine.name, function()
       assert.are.equal(engine.name == "podman" and 1 or 4, requests)
     end)
 
-    it("a stopped container is not an error", function()
+    it("a stopped container is not an error: its samples are zeros, one-shot or streamed", function()
       local id = create { cmd = "true" }
       client:start_container(id)
       client:wait_container(id)
-      local ok, s = pcall(client.get_container_stats, client, id)
-      if ok then
-        assert.are.equal(0, s.cpu_percent)
-      else
-        assert.is_true(moonpod.is_error(s))
-      end
+      local s = client:get_container_stats(id)
+      assert.are.same({ 0, 0, 0 }, { s.cpu_percent, s.memory_usage_bytes, s.pids })
+      local stream = client:get_container_stats(id, { stream = true })
+      local guard = moonpod.spawn(function() -- no sample at all fails the test, not hangs it
+        moonpod.sleep(10)
+        stream:close()
+      end)
+      local streamed = stream()
+      guard:cancel()
+      stream:close()
+      assert.is_table(streamed, "no sample in 10 s")
+      assert.are.same({ 0, 0, 0 }, { streamed.cpu_percent, streamed.memory_usage_bytes, streamed.pids })
     end)
   end)
 
@@ -346,6 +395,56 @@ describe("operations on " .. engine.name, function()
         actions[e.action] = true
       end
       assert.are.same({ die = true }, actions)
+    end)
+  end)
+
+  describe("streams", function()
+    it("outlive the request timeout, and break releases their connections at once", function()
+      local c = moonpod.connect { socket_path = engine.socket(), request_timeout = 0.3 }
+      local id, name = create { cmd = "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done" }
+      c:start_container(id)
+      c:ping()
+      open_fds() -- the first child the count starts is not counted
+      local before, before_list = open_fds()
+      local function past(t0) return moonpod.monotonic() - t0 > 1.2 end -- four request timeouts
+      local t0, lines = moonpod.monotonic(), 0
+      for _ in c:get_container_logs(id, { follow = true }) do
+        lines = lines + 1
+        if past(t0) then break end
+      end
+      t0 = moonpod.monotonic()
+      local samples = 0
+      for _ in c:get_container_stats(id, { stream = true }) do
+        samples = samples + 1
+        if past(t0) then break end
+      end
+      -- events: the stream is silent until the engine's CLI pauses the container, 1.5 s later
+      t0 = moonpod.monotonic()
+      local poke = moonpod.spawn(function()
+        moonpod.sleep(1.5)
+        engine.cli("pause", id)
+        engine.cli("unpause", id)
+      end)
+      local actions = {}
+      local events = c:get_events { filters = { container = name, event = { "pause" } } }
+      local guard = moonpod.spawn(function() -- a pause that never comes fails the test, not hangs it
+        moonpod.sleep(15)
+        events:close()
+      end)
+      for e in events, nil, nil, events do -- as `for e in c:get_events{}`: the stream is the closing value
+        actions[#actions + 1] = e.action
+        if past(t0) then break end
+      end
+      guard:cancel()
+      poke:join()
+      -- no collectgarbage(): break closed each stream and its connection
+      local after, after_list = open_fds()
+      assert.is_true(lines >= 5, "lines " .. lines)
+      assert.is_true(samples >= 1, "samples " .. samples) -- each loop breaks on an item that came after 1.2 s
+      assert.are.same({ "pause" }, actions)
+      assert.is_true(after <= before, ("open fds went from %d to %d:\n%s\nthen:\n%s"):format(before, after,
+        before_list, after_list))
+      c:kill_container(id)
     end)
   end)
 
