@@ -87,6 +87,34 @@ describe("the REPL on " .. engine.name, function()
     assert.truthy(history:find("\n1\\040+\\0401\n", 1, true), history) -- libedit's encoding of "1 + 1"
   end)
 
+  it("recalls a line typed in an earlier session with Up", function()
+    s:line("'from the ' .. 'first session'")
+    assert.is_true((s:wait_text("from the first session")), s:screen())
+    s:keys("C-d")
+    assert.are.equal(0, s:wait_exit())
+    s:kill()
+    s = tmux.start({ BIN }, { env = env }) -- same HOME, so the same history file
+    assert.is_true((s:wait(function(sc) return last_line(sc) == ">" end)), s:screen())
+    s:keys("Up")
+    assert.is_true((s:wait_text("> 'from the ' .. 'first session'")), s:screen())
+    s:keys("Enter")
+    assert.is_true((s:wait_text('"from the first session"\n>')), s:screen())
+  end)
+
+  it("-i SCRIPT runs the script, then prompts with its globals", function()
+    local path = env.HOME .. "/start.lua"
+    local f = assert(io.open(path, "w"))
+    f:write("x = 41\nprint('script ran')\n")
+    f:close()
+    s:kill()
+    s = tmux.start({ BIN, "-i", path }, { env = env })
+    assert.is_true((s:wait(function(sc)
+      return sc:find("script ran\n", 1, true) and last_line(sc) == ">"
+    end)), s:screen())
+    s:line("x + 1")
+    assert.is_true((s:wait_text("> x + 1\n42\n>")), s:screen())
+  end)
+
   it("completes a method of the client", function()
     s:type("client:st")
     s:keys("Tab", "Tab") -- the first inserts what is common, the second lists
