@@ -106,11 +106,19 @@ for flavour in release asan valgrind; do
     bin=$repo/build/$build/moonpod
     export MOONPOD_BIN=$bin MOONPOD_FAKE_ENGINE=$repo/build/$build/fake-engine
     run_tap "core-$flavour" "${prefix[@]}" "$bin" "$busted" -o TAP tests/spec/core
+    # The engine specs touch only the engine under test, and spend most of
+    # their time waiting on it: the two engines' runs go side by side, and
+    # their lines are printed in order once both have ended.
+    pids=()
     for engine in podman docker; do
         if [ "$engine" = podman ]; then sock=$MOONPOD_TEST_PODMAN_SOCK; else sock=$MOONPOD_TEST_DOCKER_SOCK; fi
         MOONPOD_TEST_ENGINE=$engine CONTAINER_HOST=unix://$sock \
-            run_tap "$engine-$flavour" "${prefix[@]}" "$bin" "$busted" "${tags[@]}" -o TAP tests/spec/engine
+            run_tap "$engine-$flavour" "${prefix[@]}" "$bin" "$busted" "${tags[@]}" -o TAP tests/spec/engine \
+            >"$results/$engine-$flavour.summary" &
+        pids+=($!)
     done
+    wait "${pids[@]}"
+    cat "$results/podman-$flavour.summary" "$results/docker-$flavour.summary"
     run_tap "both-$flavour" "${prefix[@]}" "$bin" "$busted" "${tags[@]}" -o TAP tests/spec/both
 done
 
