@@ -79,6 +79,19 @@ function M.unique(prefix)
   return ("mpt-%s-%d-%d"):format(prefix or "c", math.floor(moonpod.now() * 1000) % 100000000, counter)
 end
 
+--- A spec's create(spec) -> id, name on the client client_of() returns:
+--- a unique name from prefix, the test image and no network unless spec
+--- says otherwise; each name is added to made, for the spec's teardown.
+function M.creator(client_of, prefix, made)
+  return function(spec)
+    spec.name = spec.name or M.unique(prefix)
+    spec.image = spec.image or M.image()
+    spec.network = spec.network or "none"
+    made[#made + 1] = spec.name
+    return client_of():create_container(spec), spec.name
+  end
+end
+
 --- Starts a container with the CLI: opts { name, labels = {k=v}, cmd = "shell code",
 --- create_only = false, engine = M.name }. Returns its id.
 function M.container(opts)

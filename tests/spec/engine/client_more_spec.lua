@@ -8,13 +8,7 @@ describe("more of the client on " .. engine.name, function()
   local client
   local made = {}
 
-  local function create(spec)
-    spec.name = spec.name or engine.unique("more")
-    spec.image = spec.image or engine.image()
-    spec.network = spec.network or "none"
-    made[#made + 1] = spec.name
-    return client:create_container(spec), spec.name
-  end
+  local create = engine.creator(function() return client end, "more", made)
 
   local function finished(task)
     local s = task:status()

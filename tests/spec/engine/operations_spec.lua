@@ -9,13 +9,7 @@ describe("operations on " .. engine.name, function()
   local client
   local made = {}
 
-  local function create(spec)
-    spec.name = spec.name or engine.unique("op")
-    spec.image = spec.image or engine.image()
-    spec.network = spec.network or "none"
-    made[#made + 1] = spec.name
-    return client:create_container(spec), spec.name
-  end
+  local create = engine.creator(function() return client end, "op", made)
 
   setup(function()
     client = moonpod.connect { socket_path = engine.socket() }
